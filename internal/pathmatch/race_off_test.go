@@ -1,0 +1,5 @@
+//go:build !race
+
+package pathmatch_test
+
+const raceEnabled = false
