@@ -1,0 +1,109 @@
+package apitoken
+
+import (
+	"math"
+	"time"
+)
+
+// The report types below have the JSON shapes of the spec's analytics
+// endpoints. Response times are milliseconds, rounded to 0.01 ms; a request
+// is successful when its status code is below 400.
+
+// TokenUsage is the spec's GET /api/api-tokens/:id/usage body.
+type TokenUsage struct {
+	HourlyUsage    []HourlyUsage   `json:"hourly_usage"`
+	EndpointUsage  []EndpointUsage `json:"endpoint_usage"`
+	RecentRequests []RecentRequest `json:"recent_requests"`
+}
+
+// HourlyUsage is one hour of one token's requests.
+type HourlyUsage struct {
+	Hour               time.Time `json:"hour"`
+	Requests           int64     `json:"requests"`
+	AvgResponseTime    float64   `json:"avg_response_time"`
+	SuccessfulRequests int64     `json:"successful_requests"`
+	FailedRequests     int64     `json:"failed_requests"`
+}
+
+// EndpointUsage is the requests to one endpoint (the router's route pattern
+// when it was known, otherwise the path) and method.
+type EndpointUsage struct {
+	Endpoint        string  `json:"endpoint"`
+	Method          string  `json:"method"`
+	Requests        int64   `json:"requests"`
+	AvgResponseTime float64 `json:"avg_response_time"`
+}
+
+// RecentRequest is one recorded request.
+type RecentRequest struct {
+	Endpoint       string    `json:"endpoint"`
+	Method         string    `json:"method"`
+	StatusCode     int       `json:"status_code"`
+	ResponseTimeMS float64   `json:"response_time_ms"`
+	IPAddress      string    `json:"ip_address"`
+	UserAgent      string    `json:"user_agent"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// Overview is the spec's GET /api/api-tokens/stats/overview body.
+type Overview struct {
+	Overview     OverviewTotals  `json:"overview"`
+	TopTokens    []TopToken      `json:"top_tokens"`
+	TopEndpoints []EndpointUsage `json:"top_endpoints"`
+}
+
+// OverviewTotals sums every token's requests in the range.
+type OverviewTotals struct {
+	ActiveTokens       int64   `json:"active_tokens"`
+	TotalRequests      int64   `json:"total_requests"`
+	AvgResponseTime    float64 `json:"avg_response_time"`
+	SuccessfulRequests int64   `json:"successful_requests"`
+	FailedRequests     int64   `json:"failed_requests"`
+}
+
+// TopToken is one of the busiest tokens in the range.
+type TopToken struct {
+	ID              int64   `json:"id"`
+	Name            string  `json:"name"`
+	Requests        int64   `json:"requests"`
+	AvgResponseTime float64 `json:"avg_response_time"`
+}
+
+// TokenStats are the counts the spec's token list shows beside each token.
+type TokenStats struct {
+	Requests24h   int64 `json:"requests_24h"`
+	Requests7d    int64 `json:"requests_7d"`
+	TotalRequests int64 `json:"total_requests"`
+}
+
+// AvgMillis converts a summed response time over n requests into the
+// reports' average in milliseconds, rounded to 0.01 ms (0 when n is 0).
+// Stores use it so every store rounds alike.
+func AvgMillis(sum time.Duration, n int64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return RoundMillis(float64(sum) / float64(n) / float64(time.Millisecond))
+}
+
+// RoundMillis rounds a millisecond figure to 0.01 ms.
+func RoundMillis(ms float64) float64 { return math.Round(ms*100) / 100 }
+
+// Successful reports whether a status code counts as a successful request.
+func Successful(status int) bool { return status < 400 }
+
+// MinDays and MaxDays bound the days parameter of the analytics methods.
+const (
+	MinDays = 1
+	MaxDays = 90
+)
+
+// DaysQuery returns the Query for the last days days before now, checking
+// days is within MinDays..MaxDays.
+func DaysQuery(days int, now time.Time) (Query, error) {
+	if days < MinDays || days > MaxDays {
+		return Query{}, &ValidationError{Field: "days", Message: "must be between 1 and 90"}
+	}
+	now = now.UTC()
+	return Query{From: now.Add(-time.Duration(days) * 24 * time.Hour), To: now.Add(time.Nanosecond)}, nil
+}

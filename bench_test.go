@@ -1,0 +1,228 @@
+package apitoken_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"github.com/go-chi/httprate"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/store/memory"
+)
+
+// discardWriter is a ResponseWriter that costs as little as possible, so the
+// benchmarks measure the middleware, not the recorder. Its header map is
+// cleared per request, keeping its storage, as a server's fresh map would
+// start empty.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.status = code }
+
+type discardUsage struct{ n atomic.Int64 }
+
+func (d *discardUsage) RecordUsage(_ context.Context, evs []apitoken.Event) error {
+	d.n.Add(int64(len(evs)))
+	return nil
+}
+
+// tickClock advances 20 ms per reading, so a long benchmark run spreads its
+// requests over time: 3,000 a minute, within the token's 5,000.
+type tickClock struct {
+	base time.Time
+	n    atomic.Int64
+}
+
+func (c *tickClock) Now() time.Time {
+	return c.base.Add(time.Duration(c.n.Add(1)) * 20 * time.Millisecond)
+}
+
+var bareHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header()["Content-Type"] = []string{"application/json"}
+	_, _ = io.WriteString(w, `{"products":[]}`)
+})
+
+func benchSetup(b *testing.B) (*apitoken.Manager, string, *apitoken.BatchSink) {
+	b.Helper()
+	sink := apitoken.NewBatchSink(&discardUsage{}, apitoken.WithSinkLogger(discardLogger()))
+	b.Cleanup(func() { _ = sink.Close(context.Background()) })
+	m, err := apitoken.NewManager(memory.New(), apitoken.WithSink(sink), apitoken.WithLogger(discardLogger()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = m.Close(context.Background()) })
+	_, plain, err := m.Create(context.Background(), apitoken.CreateParams{
+		Name: "bench", RateLimit: ptr(5000), AllowedEndpoints: []string{"/products*", "/stores/*/brands"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m, plain, sink
+}
+
+// BenchmarkVerifyCacheHit: parse + SHA-256 + one map lookup.
+func BenchmarkVerifyCacheHit(b *testing.B) {
+	m, plain, _ := benchSetup(b)
+	ctx := context.Background()
+	if _, err := m.Verify(ctx, plain); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Verify(ctx, plain); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyCacheHitParallel(b *testing.B) {
+	m, plain, _ := benchSetup(b)
+	ctx := context.Background()
+	_, _ = m.Verify(ctx, plain)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := m.Verify(ctx, plain); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkVerifyRejectMalformed: a forged token costs no hashing or lookup.
+func BenchmarkVerifyRejectMalformed(b *testing.B) {
+	m, plain, _ := benchSetup(b)
+	forged := otherLast(plain)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_, _ = m.Verify(ctx, forged)
+	}
+}
+
+// benchLimiter is an in-process limiter on a clock that advances 20 ms per
+// reading, so the token's limit is never reached however long the run.
+func benchLimiter() *apitoken.MemoryLimiter {
+	clk := &tickClock{base: time.Now()}
+	return apitoken.NewMemoryLimiter(apitoken.WithLimiterClock(clk.Now))
+}
+
+// serveLoop serves the same allowed request b.N times.
+func serveLoop(b *testing.B, h http.Handler, plain string) {
+	r := httptest.NewRequest("GET", "/api/products/123", nil)
+	r.Header.Set("Authorization", "Bearer "+plain)
+	r.Header.Set("User-Agent", "bench")
+	w := &discardWriter{h: http.Header{}}
+	h.ServeHTTP(w, r)
+	if w.status != 0 && w.status != 200 {
+		b.Fatalf("status %d", w.status)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+}
+
+// BenchmarkMiddleware compares a bare handler with the full path in front of
+// it: cached token, endpoint check, memory limiter, headers, recording
+// writer and one event queued to a BatchSink. The difference is the
+// middleware's overhead.
+func BenchmarkMiddleware(b *testing.B) {
+	m, plain, _ := benchSetup(b)
+	full := apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(benchLimiter()))(bareHandler)
+	b.Run("bare", func(b *testing.B) { serveLoop(b, bareHandler, plain) })
+	b.Run("full", func(b *testing.B) { serveLoop(b, full, plain) })
+}
+
+func BenchmarkMiddlewareParallel(b *testing.B) {
+	m, plain, _ := benchSetup(b)
+	full := apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(benchLimiter()))(bareHandler)
+	for _, bc := range []struct {
+		name string
+		h    http.Handler
+	}{{"bare", bareHandler}, {"full", full}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				r := httptest.NewRequest("GET", "/api/products/123", nil)
+				r.Header.Set("Authorization", "Bearer "+plain)
+				w := &discardWriter{h: http.Header{}}
+				for pb.Next() {
+					clear(w.h)
+					bc.h.ServeHTTP(w, r)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkFloor is the least any verifying, limiting, recording middleware
+// must do per request: SHA-256 of the token, one map lookup, one limiter
+// decision and one queued event. The middleware's overhead is judged
+// against it (and against the bare handler) in the same run.
+func BenchmarkFloor(b *testing.B) {
+	_, plain, sink := benchSetup(b)
+	limiter := benchLimiter()
+	tokens := map[[32]byte]int64{sha256.Sum256([]byte(plain)): 1}
+	ctx := context.Background()
+	var buf [96]byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n := copy(buf[:], plain)
+		id := tokens[sha256.Sum256(buf[:n])]
+		if d, _ := limiter.Allow(ctx, "1", 5000); !d.Allowed {
+			b.Fatal("refused")
+		}
+		sink.Record(apitoken.Event{TokenID: id, Endpoint: "/products/123", Method: "GET", StatusCode: 200, Time: time.Now()})
+	}
+}
+
+// BenchmarkMiddlewareParts splits the middleware's cost: verification,
+// endpoint check and context only; plus the limiter and its headers; plus
+// the usage event (the full path).
+func BenchmarkMiddlewareParts(b *testing.B) {
+	m, plain, _ := benchSetup(b)
+	limiter := benchLimiter()
+	variants := []struct {
+		name string
+		h    http.Handler
+	}{
+		{"bare", bareHandler},
+		{"verify+context", apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(nil), apitoken.WithUsageSink(nil))(bareHandler)},
+		{"+limiter", apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(limiter), apitoken.WithUsageSink(nil))(bareHandler)},
+		{"+usage(full)", apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(limiter))(bareHandler)},
+	}
+	for _, bc := range variants {
+		b.Run(bc.name, func(b *testing.B) { serveLoop(b, bc.h, plain) })
+	}
+}
+
+// BenchmarkHttprateReference measures go-chi/httprate's LimitByIP (a popular
+// middleware that only rate-limits) in front of the same bare handler, as
+// the yardstick the middleware's overhead is compared with in one run.
+func BenchmarkHttprateReference(b *testing.B) {
+	h := httprate.LimitByIP(1<<30, time.Minute)(bareHandler)
+	r := httptest.NewRequest("GET", "/api/products/123", nil)
+	r.RemoteAddr = "192.0.2.1:1234"
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+}

@@ -1,0 +1,61 @@
+// Package apitoken gives a net/http service named API tokens: created once
+// with a plaintext that is shown only then, stored as a hash, verified on
+// every request with per-token rate limits, endpoint restrictions, expiry and
+// enable/disable, every request recorded asynchronously for analytics.
+//
+// # Quick start
+//
+//	store := memory.New()                       // or store/postgres
+//	m, err := apitoken.NewManager(store)
+//	if err != nil { ... }
+//	defer m.Close(context.Background())         // flushes usage events
+//
+//	tok, plaintext, err := m.Create(ctx, apitoken.CreateParams{
+//		Name:             "WordPress Plugin - Main Site",
+//		AllowedEndpoints: []string{"/products*", "/stores/*/brands"},
+//	})
+//	// give plaintext to the client now: it cannot be retrieved later
+//
+//	mux := http.NewServeMux()
+//	mux.Handle("/api/", apitoken.Middleware(m, apitoken.WithBasePath("/api"))(api))
+//
+// In a handler behind the middleware, FromContext returns the verified token.
+//
+// # Token format
+//
+// A token is <prefix>_<secret><checksum>, e.g.
+// atk_3xK9aQ...(43 characters)...Zt08qM: the prefix (default "atk"), 43
+// base62 characters of secret (256 bits from crypto/rand) and six base62
+// characters of CRC32 over everything before them. A mistyped, truncated or
+// forged token fails the checksum and is refused without a store lookup, and
+// secret scanners can recognise leaked tokens (ScannerRegexp). Only the
+// SHA-256 of the whole token (HMAC-SHA256 with WithPepper) is stored, with
+// the first characters ("start") for display.
+//
+// # Endpoint patterns
+//
+// allowed_endpoints holds path patterns relative to the middleware's base
+// path. A trailing * matches any rest of the path, across segments:
+// "/products*" allows /products, /products/123 and /products/meta/brands.
+// An inner * matches exactly one segment: "/stores/*/brands" allows
+// /stores/1/brands but not /stores/1/2/brands. ** matches across segments
+// anywhere, and ?, [abc] and {a,b} work as in github.com/gobwas/glob. A
+// pattern may start with a method: "GET /products*" (GET also allows HEAD).
+// An empty or nil list allows every endpoint. Paths are matched after
+// decoding once and resolving ".", ".." and "//", so /products/..%2forders
+// is /orders; the query string never takes part.
+//
+// # Rate limits
+//
+// RateLimit is requests per minute per token (0 = unlimited), enforced by a
+// Limiter: MemoryLimiter in one process, adapters/redis across replicas. The
+// limiter is an exact sliding window: no 60-second span ever holds more than
+// the limit.
+//
+// # Usage and analytics
+//
+// The middleware sends one Event per request of a known token to a Sink;
+// the Manager's BatchSink queues them (never blocking a request) and writes
+// them in batches to the UsageStore, which answers TokenUsage, Overview and
+// TokenStats in the spec's JSON shapes.
+package apitoken

@@ -1,0 +1,196 @@
+package apitoken
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+func TestLimiterShardSize(t *testing.T) {
+	// The padding's job: shards (and their mutexes) never share a cache line.
+	if s := unsafe.Sizeof(limiterShard{}); s%64 != 0 {
+		t.Errorf("limiterShard is %d bytes, want a multiple of 64", s)
+	}
+}
+
+// logTimes returns the log's times, oldest first.
+func logTimes(w *slidingLog) []int64 {
+	out := make([]int64, 0, w.n)
+	for i := range w.n {
+		out = append(out, w.at(i))
+	}
+	return out
+}
+
+func TestSlidingLogRing(t *testing.T) {
+	type op struct {
+		push   []int64 // times to push, then
+		expire int64   // cutoff to expire (0: none)
+	}
+	tests := []struct {
+		name    string
+		limit   int
+		ops     []op
+		want    []int64
+		wantCap int
+	}{
+		{"empty", 10, nil, []int64{}, 0},
+		{"grows from 8 to the limit", 10, []op{{push: seq(1, 10)}}, seq(1, 10), 10},
+		{"limit 1", 1, []op{{push: []int64{5}}, {expire: 5}, {push: []int64{6}}}, []int64{6}, 1},
+		{"limit below 8", 3, []op{{push: seq(1, 3)}}, seq(1, 3), 3},
+		{"wraps without growing", 8, []op{
+			{push: seq(1, 8), expire: 5},
+			{push: seq(9, 13)},
+		}, seq(6, 13), 8},
+		{"grows while wrapped, keeps order", 100, []op{
+			{push: seq(1, 8), expire: 5},
+			{push: seq(9, 13)}, // full and wrapped: head 5
+			{push: seq(14, 20)},
+		}, seq(6, 20), 16},
+		{"expire everything", 100, []op{{push: seq(1, 20), expire: 20}}, []int64{}, 32},
+		{"expire across the wrap", 8, []op{
+			{push: seq(1, 8), expire: 6},
+			{push: seq(9, 14), expire: 11},
+		}, seq(12, 14), 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &slidingLog{}
+			for _, o := range tt.ops {
+				for _, ts := range o.push {
+					w.push(ts, tt.limit)
+				}
+				if o.expire != 0 {
+					w.expire(o.expire)
+				}
+			}
+			if got := logTimes(w); !slices.Equal(got, tt.want) {
+				t.Errorf("log = %v, want %v", got, tt.want)
+			}
+			if len(w.ts) != tt.wantCap {
+				t.Errorf("ring size %d, want %d", len(w.ts), tt.wantCap)
+			}
+			if w.n > 0 && w.newest() != tt.want[len(tt.want)-1] {
+				t.Errorf("newest() = %d, want %d", w.newest(), tt.want[len(tt.want)-1])
+			}
+			if w.oldest(-1) != first(tt.want, -1) {
+				t.Errorf("oldest() = %d, want %d", w.oldest(-1), first(tt.want, -1))
+			}
+		})
+	}
+}
+
+func seq(from, to int64) []int64 {
+	var s []int64
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+func first(s []int64, def int64) int64 {
+	if len(s) == 0 {
+		return def
+	}
+	return s[0]
+}
+
+// TestLimiterMemoryBoundedByLimit: a key's ring never holds more than limit
+// times, however many requests it gets.
+func TestLimiterMemoryBoundedByLimit(t *testing.T) {
+	tests := []struct {
+		name  string
+		limit int
+	}{
+		{"limit 1", 1},
+		{"limit 7", 7},
+		{"limit 9", 9},
+		{"limit 100", 100},
+		{"limit 1000", 1000},
+	}
+	t0 := time.Date(2025, 1, 15, 10, 30, 0, 0, time.UTC)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewMemoryLimiter()
+			now := t0
+			for range 10 * tt.limit {
+				l.AllowAt(now, "k", tt.limit)
+				now = now.Add(time.Minute / time.Duration(3*tt.limit)) // 3x overload
+			}
+			sh := &l.shards[shardOf("k")]
+			if got := len(sh.keys["k"].ts); got != tt.limit {
+				t.Errorf("ring size %d, want %d", got, tt.limit)
+			}
+		})
+	}
+}
+
+// TestLimiterSweepsEveryShard fills every shard, lets the window pass and
+// touches one new key per shard: each shard sweeps, so exactly those keys
+// remain.
+func TestLimiterSweepsEveryShard(t *testing.T) {
+	tests := []struct {
+		name string
+		keys int
+	}{
+		{"100000 keys", 100_000},
+		{"one key per shard", limiterShards},
+	}
+	t0 := time.Date(2025, 1, 15, 10, 30, 0, 0, time.UTC)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewMemoryLimiter()
+			for i := range tt.keys {
+				l.AllowAt(t0, fmt.Sprintf("key-%d", i), 10)
+			}
+			// One probe key for each shard.
+			var probes [limiterShards]string
+			found := 0
+			for i := 0; found < limiterShards; i++ {
+				k := fmt.Sprintf("probe-%d", i)
+				if s := shardOf(k); probes[s] == "" {
+					probes[s] = k
+					found++
+				}
+			}
+			now := t0.Add(DefaultWindow + time.Nanosecond)
+			for s, k := range probes {
+				l.AllowAt(now, k, 10)
+				if n := len(l.shards[s].keys); n != 1 {
+					t.Errorf("shard %d holds %d keys after its sweep, want 1", s, n)
+				}
+			}
+			if n := l.Len(); n != limiterShards {
+				t.Errorf("Len() = %d, want %d", n, limiterShards)
+			}
+		})
+	}
+}
+
+func TestShardOfSpreadsKeys(t *testing.T) {
+	tests := []struct {
+		name   string
+		format string
+	}{
+		{"numbered tokens", "token-%d"},
+		{"database ids", "%d"},
+		{"hashes", "atk_%08x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const n = 64_000
+			var counts [limiterShards]int
+			for i := range n {
+				counts[shardOf(fmt.Sprintf(tt.format, i))]++
+			}
+			mean := n / limiterShards
+			for s, c := range counts {
+				if c < mean/2 || c > mean*3/2 {
+					t.Errorf("shard %d has %d keys, mean %d", s, c, mean)
+				}
+			}
+		})
+	}
+}

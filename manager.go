@@ -1,0 +1,707 @@
+package apitoken
+
+import (
+	"golang.org/x/time/rate"
+
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apitoken/apitoken/internal/pathmatch"
+)
+
+// DefaultRateLimit is the rate limit (requests per minute) of a token created
+// without one, as in the spec's schema.
+const DefaultRateLimit = 100
+
+// Input limits enforced by the Manager.
+const (
+	MaxNameLen        = 255
+	MaxDescriptionLen = 4096
+	MaxRateLimit      = 1_000_000_000
+	MaxPatterns       = 100
+	MaxScopes         = 100
+	MaxMetadataKeys   = 50
+	maxShortField     = 255
+)
+
+// CreateParams describes a new token. Only Name is required.
+type CreateParams struct {
+	Name        string
+	Description string
+	UserID      string
+	// RateLimit is requests per minute; nil means DefaultRateLimit (or the
+	// Manager's WithDefaultRateLimit), 0 means unlimited.
+	RateLimit        *int
+	AllowedEndpoints []string
+	Scopes           []string
+	Metadata         map[string]string
+	// ExpiresAt must be in the future; nil means the token never expires.
+	ExpiresAt *time.Time
+	// Inactive creates the token disabled.
+	Inactive bool
+}
+
+// Manager creates, changes and verifies tokens. It caches verified tokens so
+// that Verify on a known token is one map lookup, and writes last_used_at in
+// batches. Create one per process with NewManager and Close it on shutdown.
+// A Manager is safe for concurrent use.
+type Manager struct {
+	store     Store
+	usage     UsageStore
+	realClock bool // now is time.Now: the middleware may reuse its reading
+	format    *tokenFormat
+	now       func() time.Time
+	log       *slog.Logger
+	cache     *verifyCache
+	ttl       time.Duration
+	negTTL    time.Duration
+	touchInt  time.Duration
+	defLimit  int
+	sink      Sink
+	ownSink   *BatchSink
+	batchOps  []BatchOption
+
+	// lookupLog and limiterLog keep an outage from logging once per request.
+	lookupLog  rate.Sometimes
+	limiterLog rate.Sometimes
+
+	staleGrace time.Duration
+	flightMu   sync.Mutex
+	flights    map[Hash]*flight
+
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// Option configures a Manager.
+type Option func(*managerConfig)
+
+type managerConfig struct {
+	prefix      string
+	pepper      []byte
+	rand        io.Reader
+	now         func() time.Time
+	clockSet    bool
+	stale       time.Duration
+	log         *slog.Logger
+	ttl, negTTL time.Duration
+	maxNeg      int
+	touch       time.Duration
+	defLimit    int
+	usage       UsageStore
+	noUsage     bool
+	sink        Sink
+	batch       []BatchOption
+}
+
+// WithPrefix sets the token prefix (default "atk"): 1 to 32 characters of
+// a-z, 0-9 and inner underscores. Tokens of another prefix are rejected
+// before any lookup.
+func WithPrefix(p string) Option { return func(c *managerConfig) { c.prefix = p } }
+
+// WithPepper makes the stored hash HMAC-SHA256 keyed with pepper instead of
+// plain SHA-256, so a copy of the database alone cannot be used to confirm a
+// guessed token. Keep the pepper outside the database; changing it
+// invalidates every token.
+func WithPepper(pepper []byte) Option { return func(c *managerConfig) { c.pepper = pepper } }
+
+// WithClock sets the clock used for expiry, caching and timestamps (default
+// time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(c *managerConfig) { c.now, c.clockSet = now, true }
+}
+
+// WithLogger sets the logger (default slog.Default()). Nothing secret is ever
+// logged.
+func WithLogger(l *slog.Logger) Option { return func(c *managerConfig) { c.log = l } }
+
+// WithCacheTTL sets how long a verified token is trusted without asking the
+// store again (default 30 s). Changes made through this Manager take effect
+// at once; changes made by other processes within the TTL, or at once when
+// the process runs postgres.Listen (store/postgres's LISTEN/NOTIFY), which
+// calls Invalidate for every change.
+func WithCacheTTL(d time.Duration) Option { return func(c *managerConfig) { c.ttl = d } }
+
+// WithNegativeCacheTTL sets how long an unknown (well-formed, but not stored)
+// token is remembered as unknown (default 2 s), and how many such answers are
+// kept at most (default 100,000).
+func WithNegativeCacheTTL(d time.Duration, max int) Option {
+	return func(c *managerConfig) { c.negTTL, c.maxNeg = d, max }
+}
+
+// WithStaleIfError sets how long past its cache TTL a verified token keeps
+// being accepted while the store cannot be reached (default 15 minutes; 0
+// turns it off). A store outage then does not turn every client away once
+// the cache TTL runs out; tokens never verified by this process get 503.
+func WithStaleIfError(d time.Duration) Option { return func(c *managerConfig) { c.stale = d } }
+
+// WithLastUsedInterval sets how often last_used_at is written, in one
+// TouchTokens call for all tokens used since the previous write (default
+// 10 s).
+func WithLastUsedInterval(d time.Duration) Option { return func(c *managerConfig) { c.touch = d } }
+
+// WithDefaultRateLimit sets the rate limit of tokens created without one
+// (default 100 per minute; 0 for unlimited).
+func WithDefaultRateLimit(n int) Option { return func(c *managerConfig) { c.defLimit = n } }
+
+// WithUsageStore sets where usage events go and analytics come from. By
+// default it is the Store itself when it implements UsageStore (the memory
+// and PostgreSQL stores do). WithUsageStore(nil) turns usage recording off.
+func WithUsageStore(u UsageStore) Option {
+	return func(c *managerConfig) { c.usage, c.noUsage = u, u == nil }
+}
+
+// WithSink replaces the Manager's own BatchSink as the destination of the
+// middleware's usage events. The Manager does not close a sink given here.
+func WithSink(s Sink) Option { return func(c *managerConfig) { c.sink = s } }
+
+// WithBatchOptions configures the BatchSink the Manager creates for its usage
+// store.
+func WithBatchOptions(opts ...BatchOption) Option {
+	return func(c *managerConfig) { c.batch = append(c.batch, opts...) }
+}
+
+// withRand sets the random source (tests only).
+func withRand(r io.Reader) Option { return func(c *managerConfig) { c.rand = r } }
+
+// NewManager returns a Manager over store and starts its background work
+// (last_used_at writes, cache sweeping, and the usage BatchSink when there is
+// a usage store). Call Close to stop it.
+func NewManager(store Store, opts ...Option) (*Manager, error) {
+	if store == nil {
+		return nil, errors.New("apitoken: NewManager needs a Store")
+	}
+	c := managerConfig{
+		prefix: DefaultPrefix, now: time.Now, log: slog.Default(),
+		ttl: 30 * time.Second, negTTL: 2 * time.Second, maxNeg: 100_000,
+		touch: 10 * time.Second, defLimit: DefaultRateLimit, stale: 15 * time.Minute,
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	if err := validPrefix(c.prefix); err != nil {
+		return nil, err
+	}
+	if c.now == nil || c.log == nil || c.ttl <= 0 || c.negTTL < 0 || c.maxNeg < 0 || c.touch <= 0 || c.defLimit < 0 || c.stale < 0 {
+		return nil, errors.New("apitoken: invalid Manager option (nil clock or logger, or a negative or zero interval or size)")
+	}
+	m := &Manager{
+		store:      store,
+		format:     newTokenFormat(c.prefix, c.pepper, c.rand),
+		now:        c.now,
+		log:        c.log,
+		cache:      newVerifyCache(c.maxNeg),
+		ttl:        c.ttl,
+		negTTL:     c.negTTL,
+		touchInt:   c.touch,
+		defLimit:   c.defLimit,
+		sink:       c.sink,
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+		realClock:  !c.clockSet,
+		staleGrace: c.stale,
+		flights:    map[Hash]*flight{},
+	}
+	m.lookupLog.Interval = dropLogInterval
+	m.limiterLog.Interval = dropLogInterval
+	if !c.noUsage {
+		m.usage = c.usage
+		if m.usage == nil {
+			m.usage, _ = store.(UsageStore)
+		}
+	}
+	if m.sink == nil && m.usage != nil {
+		m.ownSink = NewBatchSink(m.usage, append([]BatchOption{WithSinkLogger(c.log)}, c.batch...)...)
+		m.sink = m.ownSink
+	}
+	go m.background()
+	return m, nil
+}
+
+// Store returns the Manager's store.
+func (m *Manager) Store() Store { return m.store }
+
+// UsageStore returns the Manager's usage store, or nil.
+func (m *Manager) UsageStore() UsageStore { return m.usage }
+
+// Sink returns where the middleware sends usage events: the sink given with
+// WithSink, the Manager's own BatchSink, or nil when usage is off.
+func (m *Manager) Sink() Sink { return m.sink }
+
+// BatchSink returns the Manager's own BatchSink, or nil when it has none.
+func (m *Manager) BatchSink() *BatchSink { return m.ownSink }
+
+// Prefix returns the token prefix.
+func (m *Manager) Prefix() string { return m.format.prefix }
+
+// Now returns the Manager's clock reading.
+func (m *Manager) Now() time.Time { return m.now() }
+
+// Close stops the background work, writes pending last_used_at values and
+// flushes the Manager's BatchSink, within ctx.
+func (m *Manager) Close(ctx context.Context) error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		<-m.done
+		// last_used_at first: one cheap statement, which a long drain of
+		// the usage queue must not starve of ctx's time.
+		err = m.flushLastUsed(ctx)
+		if m.ownSink != nil {
+			if e := m.ownSink.Close(ctx); e != nil && err == nil {
+				err = e
+			}
+		}
+	})
+	return err
+}
+
+func (m *Manager) background() {
+	defer close(m.done)
+	t := time.NewTicker(m.touchInt)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), m.touchInt)
+			_ = m.flushLastUsed(ctx)
+			cancel()
+			m.cache.sweep(m.now().UnixNano(), int64(m.staleGrace))
+		}
+	}
+}
+
+// FlushLastUsed writes the pending last_used_at values now (the Manager does
+// it every WithLastUsedInterval and on Close).
+func (m *Manager) FlushLastUsed(ctx context.Context) error { return m.flushLastUsed(ctx) }
+
+func (m *Manager) flushLastUsed(ctx context.Context) error {
+	used, commit := m.cache.lastUses()
+	if len(used) == 0 {
+		commit()
+		return nil
+	}
+	if err := m.store.TouchTokens(ctx, used); err != nil {
+		m.cache.restore(used)
+		m.log.Warn("apitoken: writing last_used_at failed; will retry", "tokens", len(used), "error", err.Error())
+		return fmt.Errorf("apitoken: writing last_used_at: %w", err)
+	}
+	commit()
+	return nil
+}
+
+// Create validates p, stores a new token and returns it with its plaintext.
+// The plaintext is not kept anywhere: it cannot be retrieved again.
+func (m *Manager) Create(ctx context.Context, p CreateParams) (*Token, string, error) {
+	now := m.now().UTC()
+	limit := m.defLimit
+	if p.RateLimit != nil {
+		limit = *p.RateLimit
+	}
+	t := &Token{
+		Name:             p.Name,
+		Description:      p.Description,
+		UserID:           p.UserID,
+		Active:           !p.Inactive,
+		RateLimit:        limit,
+		AllowedEndpoints: cloneStrings(p.AllowedEndpoints),
+		Scopes:           cloneStrings(p.Scopes),
+		ExpiresAt:        cloneTime(p.ExpiresAt),
+		CreatedAt:        now,
+		UpdatedAt:        now,
+	}
+	if p.Metadata != nil {
+		t.Metadata = make(map[string]string, len(p.Metadata))
+		for k, v := range p.Metadata {
+			t.Metadata[k] = v
+		}
+	}
+	if t.ExpiresAt != nil {
+		e := t.ExpiresAt.UTC()
+		t.ExpiresAt = &e
+	}
+	if err := m.validate(t, now); err != nil {
+		return nil, "", err
+	}
+	for attempt := 0; ; attempt++ {
+		plain, err := m.format.generate()
+		if err != nil {
+			return nil, "", err
+		}
+		t.Start = m.format.start(plain)
+		err = m.store.CreateToken(ctx, t, m.format.hash(plain))
+		if errors.Is(err, ErrDuplicate) && attempt < 2 {
+			continue // a 256-bit collision: practically never
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("apitoken: creating token: %w", err)
+		}
+		m.cache.dropNegative()
+		return t.Clone(), plain, nil
+	}
+}
+
+// Get returns the token with the id, or an error matching ErrNotFound.
+func (m *Manager) Get(ctx context.Context, id int64) (*Token, error) {
+	return m.store.GetToken(ctx, id)
+}
+
+// List returns the tokens matching opts, newest first, and how many match in
+// all.
+func (m *Manager) List(ctx context.Context, opts ListOptions) ([]*Token, int, error) {
+	if opts.Limit < 0 || opts.Offset < 0 {
+		return nil, 0, &ValidationError{Field: "limit", Message: "limit and offset must not be negative"}
+	}
+	return m.store.ListTokens(ctx, opts)
+}
+
+// Update validates u, applies it and drops the token from the verification
+// cache at once. Only the fields u sets change.
+func (m *Manager) Update(ctx context.Context, id int64, u Update) (*Token, error) {
+	now := m.now().UTC()
+	if err := m.validateUpdate(u, now); err != nil {
+		return nil, err
+	}
+	if u.ExpiresAt.Set && u.ExpiresAt.Value != nil {
+		e := u.ExpiresAt.Value.UTC()
+		u.ExpiresAt.Value = &e
+	}
+	t, err := m.store.UpdateToken(ctx, id, u, now)
+	m.cache.invalidate(id)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Enable activates the token.
+func (m *Manager) Enable(ctx context.Context, id int64) (*Token, error) {
+	return m.Update(ctx, id, Update{Active: Set(true)})
+}
+
+// Disable deactivates the token: requests with it get 403 from then on.
+func (m *Manager) Disable(ctx context.Context, id int64) (*Token, error) {
+	return m.Update(ctx, id, Update{Active: Set(false)})
+}
+
+// Delete removes the token (and its usage, where the store keeps it).
+func (m *Manager) Delete(ctx context.Context, id int64) error {
+	err := m.store.DeleteToken(ctx, id)
+	m.cache.invalidate(id)
+	return err
+}
+
+// Invalidate drops the token from the verification cache, for a change made
+// by another process (store/postgres calls it from LISTEN/NOTIFY).
+func (m *Manager) Invalidate(id int64) { m.cache.invalidate(id) }
+
+// InvalidateAll empties the verification cache.
+func (m *Manager) InvalidateAll() { m.cache.clear() }
+
+// Verify checks a plaintext token: well-formed (prefix and checksum), known,
+// active and not expired. It returns ErrInvalidToken, ErrTokenDisabled,
+// ErrTokenExpired, ErrStoreUnavailable or ctx's error.
+//
+// For ErrTokenDisabled and ErrTokenExpired the token is returned beside the
+// error, so the caller can record the refusal. The returned token is shared
+// with the cache and other requests: treat it as read-only (Clone it to
+// change it). A hit in the cache costs one SHA-256 and one map lookup and
+// does not allocate.
+func (m *Manager) Verify(ctx context.Context, plaintext string) (*Token, error) {
+	e, err := m.verifyAt(ctx, plaintext, m.now())
+	if e == nil {
+		return nil, err
+	}
+	return e.tok, err
+}
+
+// verifyAt is Verify with the clock already read, returning the cache entry.
+func (m *Manager) verifyAt(ctx context.Context, plaintext string, now time.Time) (*cacheEntry, error) {
+	// Every token has one length: anything else (including inputs over
+	// MaxTokenLen) is refused before hashing.
+	if len(plaintext) != m.format.length() {
+		return nil, ErrInvalidToken
+	}
+	h := m.format.hash(plaintext)
+	nowNs := now.UnixNano()
+	e := m.cache.get(h)
+	if e == nil || nowNs > e.expires {
+		// Only a token of the right prefix, alphabet and checksum may cost
+		// a store lookup. (A cache hit needs no such check: its hash was
+		// stored for a well-formed token.)
+		if !m.format.wellFormed(plaintext) {
+			return nil, ErrInvalidToken
+		}
+		old := e
+		var err error
+		if e, err = m.load(ctx, h, nowNs); err != nil {
+			// The store is down: a token verified before keeps working for
+			// the stale-if-error grace (WithStaleIfError).
+			if old == nil || old.notFound || nowNs > old.expires+int64(m.staleGrace) || !errors.Is(err, ErrStoreUnavailable) {
+				return nil, err
+			}
+			e = old
+		}
+	}
+	if e.notFound {
+		return nil, ErrInvalidToken
+	}
+	if !e.tok.Active {
+		return e, ErrTokenDisabled
+	}
+	if e.tok.ExpiresAt != nil && !now.Before(*e.tok.ExpiresAt) {
+		return e, ErrTokenExpired
+	}
+	if nowNs-e.lastUsed.Load() >= int64(time.Second) {
+		e.lastUsed.Store(nowNs)
+	}
+	return e, nil
+}
+
+// flight is one store lookup that concurrent misses of the same hash share.
+type flight struct {
+	done chan struct{}
+	e    *cacheEntry
+	err  error
+}
+
+// lookupTimeout bounds a shared store lookup, which does not end with the
+// context of the request that started it (other requests wait for it too).
+const lookupTimeout = 10 * time.Second
+
+// load asks the store for h once however many requests miss it at the same
+// time: a hot token whose cache entry expired costs one query, not one per
+// concurrent request.
+func (m *Manager) load(ctx context.Context, h Hash, nowNs int64) (*cacheEntry, error) {
+	m.flightMu.Lock()
+	f := m.flights[h]
+	leader := f == nil
+	if leader {
+		f = &flight{done: make(chan struct{})}
+		m.flights[h] = f
+	}
+	m.flightMu.Unlock()
+	if leader {
+		// The lookup runs on its own, so every waiter, the one that
+		// started it included, can give up when its own context ends.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		go func() {
+			defer cancel()
+			f.e, f.err = m.lookup(lctx, h, nowNs)
+			m.flightMu.Lock()
+			delete(m.flights, h)
+			m.flightMu.Unlock()
+			close(f.done)
+		}()
+	}
+	select {
+	case <-f.done:
+		return f.e, f.err
+	case <-ctx.Done():
+		select {
+		case <-f.done: // both ready: the answer wins
+			return f.e, f.err
+		default:
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (m *Manager) lookup(ctx context.Context, h Hash, nowNs int64) (*cacheEntry, error) {
+	gen := m.cache.gen.Load()
+	t, err := m.store.GetTokenByHash(ctx, h)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		e := &cacheEntry{notFound: true, expires: nowNs + int64(m.negTTL)}
+		if m.negTTL > 0 {
+			m.cache.put(h, e, gen)
+		}
+		return e, nil
+	case err != nil:
+		m.lookupLog.Do(func() {
+			m.log.Warn("apitoken: token lookup failed; uncached tokens get 503 (logged at most every 10 s)", "error", err.Error())
+		})
+		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	e, err := newCacheEntry(t, nowNs+int64(m.ttl))
+	if err != nil {
+		// A stored pattern that no longer compiles: refuse every endpoint
+		// rather than allow all.
+		m.log.Error("apitoken: stored allowed_endpoints do not compile; every endpoint refused", "token", t.LogValue(), "error", err.Error())
+	}
+	m.cache.put(h, e, gen)
+	return e, nil
+}
+
+// ParseExpiry parses an expiry given as a date ("2026-12-31", midnight UTC,
+// as the spec shows it) or an RFC 3339 time ("2026-12-31T18:00:00Z").
+func ParseExpiry(s string) (time.Time, error) {
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, &ValidationError{Field: "expires_at", Message: fmt.Sprintf("%q is neither a date (2026-12-31) nor an RFC 3339 time (2026-12-31T00:00:00Z)", truncate(s, 64))}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func (m *Manager) validate(t *Token, now time.Time) error {
+	u := Update{
+		Name: Set(t.Name), Description: Set(t.Description), UserID: Set(t.UserID),
+		RateLimit: Set(t.RateLimit), AllowedEndpoints: Set(t.AllowedEndpoints),
+		Scopes: Set(t.Scopes), Metadata: Set(t.Metadata), ExpiresAt: Set(t.ExpiresAt),
+	}
+	return m.validateUpdate(u, now)
+}
+
+func (m *Manager) validateUpdate(u Update, now time.Time) error {
+	bad := func(field, msg string) error { return &ValidationError{Field: field, Message: msg} }
+	// PostgreSQL text cannot hold NUL; no field has a use for it.
+	for _, f := range []struct {
+		set   bool
+		name  string
+		value []string
+	}{
+		{u.Name.Set, "name", []string{u.Name.Value}},
+		{u.Description.Set, "description", []string{u.Description.Value}},
+		{u.UserID.Set, "user_id", []string{u.UserID.Value}},
+		{u.AllowedEndpoints.Set, "allowed_endpoints", u.AllowedEndpoints.Value},
+		{u.Scopes.Set, "scopes", u.Scopes.Value},
+	} {
+		for _, v := range f.value {
+			if f.set && strings.IndexByte(v, 0) >= 0 {
+				return bad(f.name, "must not contain NUL characters")
+			}
+		}
+	}
+	if u.Metadata.Set {
+		for k, v := range u.Metadata.Value {
+			if strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0 {
+				return bad("metadata", "must not contain NUL characters")
+			}
+		}
+	}
+	if u.Name.Set {
+		switch n := u.Name.Value; {
+		case strings.TrimSpace(n) == "":
+			return bad("name", "is required")
+		case !utf8.ValidString(n):
+			return bad("name", "must be valid UTF-8")
+		case utf8.RuneCountInString(n) > MaxNameLen:
+			return bad("name", fmt.Sprintf("must be at most %d characters", MaxNameLen))
+		}
+	}
+	if u.Description.Set {
+		if d := u.Description.Value; !utf8.ValidString(d) {
+			return bad("description", "must be valid UTF-8")
+		} else if utf8.RuneCountInString(d) > MaxDescriptionLen {
+			return bad("description", fmt.Sprintf("must be at most %d characters", MaxDescriptionLen))
+		}
+	}
+	if u.UserID.Set && (len(u.UserID.Value) > maxShortField || !utf8.ValidString(u.UserID.Value)) {
+		return bad("user_id", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", maxShortField))
+	}
+	if u.RateLimit.Set {
+		if r := u.RateLimit.Value; r < 0 {
+			return bad("rate_limit", "must be 0 (unlimited) or more")
+		} else if r > MaxRateLimit {
+			return bad("rate_limit", fmt.Sprintf("must be at most %d", MaxRateLimit))
+		}
+	}
+	if u.AllowedEndpoints.Set {
+		if len(u.AllowedEndpoints.Value) > MaxPatterns {
+			return bad("allowed_endpoints", fmt.Sprintf("must hold at most %d patterns", MaxPatterns))
+		}
+		if err := pathmatch.Validate(u.AllowedEndpoints.Value); err != nil {
+			return bad("allowed_endpoints", strings.TrimPrefix(err.Error(), "apitoken: "))
+		}
+	}
+	if u.Scopes.Set {
+		if len(u.Scopes.Value) > MaxScopes {
+			return bad("scopes", fmt.Sprintf("must hold at most %d scopes", MaxScopes))
+		}
+		for _, s := range u.Scopes.Value {
+			if s == "" || len(s) > maxShortField || strings.ContainsAny(s, " \t\r\n") || !utf8.ValidString(s) {
+				return bad("scopes", fmt.Sprintf("%q must be 1 to %d characters without white space", truncate(s, 64), maxShortField))
+			}
+		}
+	}
+	if u.Metadata.Set {
+		if len(u.Metadata.Value) > MaxMetadataKeys {
+			return bad("metadata", fmt.Sprintf("must hold at most %d keys", MaxMetadataKeys))
+		}
+		for k, v := range u.Metadata.Value {
+			if k == "" || len(k) > maxShortField || !utf8.ValidString(k) {
+				return bad("metadata", fmt.Sprintf("key %q must be 1 to %d bytes of UTF-8", truncate(k, 64), maxShortField))
+			}
+			if len(v) > MaxDescriptionLen || !utf8.ValidString(v) {
+				return bad("metadata", fmt.Sprintf("value of %q must be at most %d bytes of UTF-8", truncate(k, 64), MaxDescriptionLen))
+			}
+		}
+	}
+	if u.ExpiresAt.Set && u.ExpiresAt.Value != nil {
+		if !u.ExpiresAt.Value.After(now) {
+			return bad("expires_at", "must be in the future")
+		}
+		if u.ExpiresAt.Value.Year() > 9999 {
+			return bad("expires_at", "must be before the year 10000")
+		}
+	}
+	return nil
+}
+
+// TokenUsage reports one token's usage over the last days days (1 to 90).
+func (m *Manager) TokenUsage(ctx context.Context, id int64, days int) (*TokenUsage, error) {
+	q, err := DaysQuery(days, m.now())
+	if err != nil {
+		return nil, err
+	}
+	if m.usage == nil {
+		return nil, ErrNoUsageStore
+	}
+	if _, err := m.store.GetToken(ctx, id); err != nil {
+		return nil, err
+	}
+	return m.usage.TokenUsage(ctx, id, q)
+}
+
+// Overview reports all tokens' usage over the last days days (1 to 90).
+func (m *Manager) Overview(ctx context.Context, days int) (*Overview, error) {
+	q, err := DaysQuery(days, m.now())
+	if err != nil {
+		return nil, err
+	}
+	if m.usage == nil {
+		return nil, ErrNoUsageStore
+	}
+	return m.usage.Overview(ctx, q)
+}
+
+// TokenStats returns the list view's 24 h / 7 d / total counts for ids.
+func (m *Manager) TokenStats(ctx context.Context, ids []int64) (map[int64]TokenStats, error) {
+	if m.usage == nil {
+		return nil, ErrNoUsageStore
+	}
+	return m.usage.TokenStats(ctx, ids, m.now())
+}
+
+// ErrNoUsageStore: an analytics method was called on a Manager without a
+// usage store.
+var ErrNoUsageStore = errors.New("apitoken: no usage store configured")

@@ -1,0 +1,609 @@
+package apitoken
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apitoken/apitoken/internal/clientip"
+	"github.com/apitoken/apitoken/internal/pathmatch"
+)
+
+// ErrorHandler writes the response for a refused request. err matches one of
+// ErrInvalidToken, ErrTokenExpired, ErrTokenDisabled, ErrEndpointNotAllowed,
+// ErrRateLimited (then errors.As gives a *RateLimitError),
+// ErrStoreUnavailable or ErrLimiterUnavailable. The X-RateLimit-* headers are
+// already set when the token was known.
+type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+
+// RateLimitError is the error of a request refused by the rate limit.
+type RateLimitError struct {
+	Decision Decision
+}
+
+func (e *RateLimitError) Error() string { return ErrRateLimited.Error() }
+
+// Unwrap makes errors.Is(err, ErrRateLimited) true.
+func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
+
+// MiddlewareOption configures Middleware.
+type MiddlewareOption func(*middlewareConfig)
+
+type middlewareConfig struct {
+	base      string
+	headers   []string
+	query     string
+	limiter   Limiter
+	onError   ErrorHandler
+	ips       clientip.Resolver
+	route     func(*http.Request) string
+	sink      Sink
+	sinkSet   bool
+	noLimiter bool
+}
+
+// WithBasePath sets the path prefix that allowed_endpoints patterns are
+// relative to (default none). With WithBasePath("/api") the pattern
+// "/products*" allows /api/products/123. A token with endpoint restrictions
+// is refused on paths outside the base path.
+func WithBasePath(p string) MiddlewareOption {
+	return func(c *middlewareConfig) {
+		p = pathmatch.Clean(p)
+		if p == "/" {
+			p = ""
+		}
+		c.base = p
+	}
+}
+
+// WithHeader also accepts the token as the whole value of the named header,
+// e.g. WithHeader("X-API-Key"). Authorization: Bearer is always accepted and
+// takes precedence.
+func WithHeader(name string) MiddlewareOption {
+	return func(c *middlewareConfig) { c.headers = append(c.headers, http.CanonicalHeaderKey(name)) }
+}
+
+// WithQueryParam also accepts the token in the named query parameter. Off by
+// default: URLs end up in access logs, browser history and Referer headers,
+// so enable it only for clients that cannot send headers.
+func WithQueryParam(name string) MiddlewareOption {
+	return func(c *middlewareConfig) { c.query = name }
+}
+
+// WithLimiter sets the rate limiter (default: a NewMemoryLimiter per
+// Middleware call; use adapters/redis to share limits between replicas).
+// WithLimiter(nil) turns rate limiting off.
+func WithLimiter(l Limiter) MiddlewareOption {
+	return func(c *middlewareConfig) { c.limiter, c.noLimiter = l, l == nil }
+}
+
+// WithErrorHandler replaces the spec's JSON error responses.
+func WithErrorHandler(h ErrorHandler) MiddlewareOption {
+	return func(c *middlewareConfig) { c.onError = h }
+}
+
+// WithTrustedProxies makes the middleware take the client IP from
+// X-Forwarded-For (the right-most address that is not a trusted proxy) or
+// X-Real-IP when the connection comes from one of these prefixes. By default
+// nobody is trusted and the IP is the connection's peer. See
+// ParseTrustedProxies.
+func WithTrustedProxies(prefixes ...netip.Prefix) MiddlewareOption {
+	return func(c *middlewareConfig) { c.ips = clientip.New(prefixes) }
+}
+
+// ParseTrustedProxies parses IP addresses and CIDR prefixes ("10.0.0.0/8",
+// "::1") for WithTrustedProxies.
+func ParseTrustedProxies(list ...string) ([]netip.Prefix, error) {
+	return clientip.ParseTrusted(list)
+}
+
+// WithRouteFunc sets how the router's route pattern of a request is found,
+// after the handler has run, for usage analytics (default: the path part of
+// Go 1.22 ServeMux's r.Pattern). For chi:
+//
+//	apitoken.WithRouteFunc(func(r *http.Request) string {
+//		return chi.RouteContext(r.Context()).RoutePattern()
+//	})
+func WithRouteFunc(f func(*http.Request) string) MiddlewareOption {
+	return func(c *middlewareConfig) { c.route = f }
+}
+
+// WithUsageSink sets where usage events go (default: the Manager's Sink).
+// WithUsageSink(nil) records nothing.
+func WithUsageSink(s Sink) MiddlewareOption {
+	return func(c *middlewareConfig) { c.sink, c.sinkSet = s, true }
+}
+
+// ServeMuxRoute returns the path part of r.Pattern ("GET /products/{id}" gives
+// "/products/{id}"), the default route function.
+func ServeMuxRoute(r *http.Request) string {
+	p := r.Pattern
+	if i := strings.IndexByte(p, ' '); i >= 0 {
+		p = p[i+1:]
+	}
+	if i := strings.IndexByte(p, '/'); i > 0 { // drop a host
+		p = p[i:]
+	}
+	return p
+}
+
+// Middleware returns net/http middleware that, in the spec's order, takes the
+// token from the request (Authorization: Bearer, or the options' header or
+// query parameter), verifies it is valid, active and not expired, checks the
+// endpoint is allowed and the rate limit, sets X-RateLimit-Limit,
+// X-RateLimit-Remaining and X-RateLimit-Reset, calls next with the token in
+// the context (FromContext), and records one usage Event.
+//
+// Refusals are the spec's JSON bodies: 401 {"error":"Invalid API token"}
+// (missing, malformed or unknown), 401 {"error":"Token has expired"}, 403
+// {"error":"Token is disabled"}, 403 {"error":"Endpoint not allowed"}, 429
+// {"error":"Rate limit exceeded","limit":…,"current":…,"retry_after":…} with
+// Retry-After, and 503 {"error":"Token store unavailable"} when the store
+// cannot be reached (never 401, which would tell a client to discard a valid
+// token). Refusals of a known token are recorded too; refused requests never
+// count against the rate limit. Tokens with rate limit 0 (unlimited) get no
+// X-RateLimit-* headers.
+func Middleware(m *Manager, opts ...MiddlewareOption) func(http.Handler) http.Handler {
+	if m == nil {
+		panic("apitoken: Middleware needs a Manager")
+	}
+	c := middlewareConfig{route: ServeMuxRoute, onError: WriteError}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.limiter == nil && !c.noLimiter {
+		c.limiter = NewMemoryLimiter()
+	}
+	if !c.sinkSet {
+		c.sink = m.Sink()
+	}
+	if c.onError == nil {
+		c.onError = WriteError
+	}
+	if c.route == nil {
+		c.route = func(*http.Request) string { return "" }
+	}
+	peeker, _ := c.limiter.(Peeker)
+	// An in-process limiter on the real clock can use the middleware's own
+	// clock reading.
+	mem, _ := c.limiter.(*MemoryLimiter)
+	if mem != nil && mem.customClock {
+		mem = nil
+	}
+	return func(next http.Handler) http.Handler {
+		return &middleware{m: m, c: c, peek: peeker, mem: mem, next: next}
+	}
+}
+
+type middleware struct {
+	m    *Manager
+	c    middlewareConfig
+	peek Peeker
+	mem  *MemoryLimiter // c.limiter when it is a MemoryLimiter on the real clock
+	next http.Handler
+}
+
+type ctxKey struct{}
+
+// FromContext returns the verified token of the request, put there by
+// Middleware. It is shared: do not modify it.
+func FromContext(ctx context.Context) (*Token, bool) {
+	t, ok := ctx.Value(ctxKey{}).(*Token)
+	return t, ok && t != nil
+}
+
+// NewContext returns ctx carrying t, for tests of handlers and for adapters.
+func NewContext(ctx context.Context, t *Token) context.Context {
+	return context.WithValue(ctx, ctxKey{}, t)
+}
+
+func (mw *middleware) token(r *http.Request) string {
+	if a := r.Header["Authorization"]; len(a) > 0 {
+		if cred, ok := bearerCredentials(a[0]); ok {
+			return cred
+		}
+	}
+	for _, h := range mw.c.headers {
+		if v := r.Header[h]; len(v) > 0 && v[0] != "" {
+			return strings.TrimSpace(v[0])
+		}
+	}
+	if mw.c.query != "" {
+		return r.URL.Query().Get(mw.c.query)
+	}
+	return ""
+}
+
+func (mw *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	raw := mw.token(r)
+	if raw == "" {
+		mw.c.onError(w, r, ErrInvalidToken)
+		return
+	}
+	now := start
+	if !mw.m.realClock {
+		now = mw.m.now()
+	}
+	e, err := mw.m.verifyAt(r.Context(), raw, now)
+	if e == nil {
+		if !errors.Is(err, ErrInvalidToken) {
+			err = ErrStoreUnavailable // includes a cancelled request context
+		}
+		mw.c.onError(w, r, err)
+		return
+	}
+	clean := pathmatch.Clean(r.URL.Path)
+	endpoint, under := pathmatch.Relative(clean, mw.c.base)
+	if !under {
+		endpoint = clean
+	}
+	if err == nil && e.endpoints.Restricted() && (!under || !canonical(r.URL.Path, clean) || !e.endpoints.Allow(r.Method, endpoint)) {
+		err = ErrEndpointNotAllowed
+	}
+	tok := e.tok
+	c := &reqCtx{Context: r.Context(), tok: tok}
+	st := &c.reqState
+	st.rec.ResponseWriter = w
+	if err != nil {
+		mw.refuse(c, st, r, e, endpoint, start, err)
+		return
+	}
+	if tok.RateLimit > 0 && mw.c.limiter != nil {
+		var d Decision
+		var lerr error
+		if mw.mem != nil {
+			d = mw.mem.AllowAt(start, e.key, tok.RateLimit) // the clock was just read
+		} else {
+			d, lerr = mw.c.limiter.Allow(r.Context(), e.key, tok.RateLimit)
+		}
+		if lerr != nil {
+			mw.m.limiterLog.Do(func() {
+				mw.m.log.Warn("apitoken: rate limiter failed; requests get 503 (logged at most every 10 s)", "error", lerr.Error())
+			})
+			mw.c.onError(w, r, ErrLimiterUnavailable)
+			return
+		}
+		c.setLimitHeaders(w.Header(), e, d)
+		if !d.Allowed {
+			mw.refuse(c, st, r, e, endpoint, start, &RateLimitError{Decision: d})
+			return
+		}
+	}
+	r2 := r.WithContext(c)
+	if mw.c.query != "" && r.URL.RawQuery != "" {
+		// Handlers and their access logs must not see the token.
+		u := *r.URL
+		q := u.Query()
+		if q.Has(mw.c.query) {
+			q.Del(mw.c.query)
+			u.RawQuery = q.Encode()
+			r2.URL = &u
+			r2.RequestURI = u.RequestURI()
+		}
+	}
+	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+		st.body.ReadCloser = r.Body
+		r2.Body = &st.body
+	}
+	panicked := true
+	defer func() {
+		if panicked {
+			// Record the request as a 500 and let the panic go on.
+			if !st.rec.wrote {
+				st.rec.status = http.StatusInternalServerError
+			}
+			mw.record(st, r2, r2, e, endpoint, start)
+		}
+	}()
+	mw.next.ServeHTTP(&st.rec, r2)
+	panicked = false
+	mw.record(st, r2, r2, e, endpoint, start)
+}
+
+// firstHeader is r.Header.Get for a key already in canonical form, without
+// canonicalising it again.
+func firstHeader(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// canonical reports whether the decoded path p equals its cleaned form c, but
+// for one trailing slash. A restricted token is refused on other paths: the
+// router behind may route on the escaped path, where /orders/%2e%2e/products
+// is under /orders while its decoded form cleans to /products. (ServeMux
+// redirects literal dot segments and "//" to the clean path, so no
+// well-behaved client sends one.)
+func canonical(p, c string) bool {
+	return p == c || (len(p) == len(c)+1 && p[len(c)] == '/' && p[:len(c)] == c)
+}
+
+// refuse answers a refused request of a known token and records it.
+func (mw *middleware) refuse(c *reqCtx, st *reqState, r *http.Request, e *cacheEntry, endpoint string, start time.Time, err error) {
+	if !errors.Is(err, ErrRateLimited) && e.tok.RateLimit > 0 && mw.peek != nil {
+		if d, perr := mw.peek.Peek(r.Context(), e.key, e.tok.RateLimit); perr == nil {
+			c.setLimitHeaders(st.rec.ResponseWriter.Header(), e, d)
+		}
+	}
+	mw.c.onError(&st.rec, r, err)
+	mw.record(st, nil, r, e, endpoint, start)
+}
+
+// record sends the request's Event. routed is the request the router saw
+// (nil for a refusal, which no route served); the route is recorded relative
+// to the base path, like the endpoint.
+func (mw *middleware) record(s *reqState, routed, r *http.Request, e *cacheEntry, endpoint string, start time.Time) {
+	if mw.c.sink == nil {
+		return
+	}
+	evTime := start // the Manager's clock, when a test sets one
+	if !mw.m.realClock {
+		evTime = mw.m.now()
+	}
+	var route string
+	if routed != nil {
+		route = mw.c.route(routed)
+		if rel, ok := pathmatch.Relative(route, mw.c.base); ok && mw.c.base != "" {
+			route = rel
+		}
+	}
+	status := s.rec.status
+	if !s.rec.wrote && status == 0 {
+		status = http.StatusOK
+	}
+	size := r.ContentLength
+	if size < 0 {
+		size = s.body.n
+	}
+	mw.c.sink.Record(Event{
+		TokenID:      e.tok.ID,
+		Endpoint:     endpoint,
+		Route:        route,
+		Method:       r.Method,
+		StatusCode:   status,
+		ResponseTime: time.Since(start).Round(time.Microsecond),
+		RequestSize:  size,
+		ResponseSize: s.rec.size,
+		IP:           mw.c.ips.ClientIP(r.RemoteAddr, r.Header),
+		UserAgent:    firstHeader(r.Header, "User-Agent"),
+		Time:         evTime.UTC(),
+	})
+}
+
+// reqCtx is the request's context carrying the token, the recording writer,
+// the body counter and the backing of the rate-limit header values: the
+// middleware's one allocation per request besides the request copy
+// WithContext makes.
+type reqCtx struct {
+	context.Context
+	tok *Token
+	hdr [3]string
+	reqState
+}
+
+func (c *reqCtx) Value(key any) any {
+	if key == (ctxKey{}) {
+		return c.tok
+	}
+	return c.Context.Value(key)
+}
+
+func (c *reqCtx) String() string { return "apitoken.requestContext" }
+
+// reqState is the recording writer and body counter of a request.
+type reqState struct {
+	rec  recorder
+	body countingBody
+}
+
+const resetLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// resetText is the X-RateLimit-Reset value for reset: the time rounded up
+// to the whole second (a slot is free by then), RFC 3339 with milliseconds
+// as the spec shows it ("2025-01-15T10:31:00.000Z"). The entry keeps the last
+// text, which stays valid for a second of requests.
+func (e *cacheEntry) resetText(reset time.Time) string {
+	sec := reset.Unix()
+	if reset.Nanosecond() > 0 {
+		sec++
+	}
+	if rt := e.reset.Load(); rt != nil && rt.unix == sec {
+		return rt.text
+	}
+	rt := &resetText{unix: sec, text: time.Unix(sec, 0).UTC().Format(resetLayout)}
+	e.reset.Store(rt)
+	return rt.text
+}
+
+// setLimitHeaders sets the three X-RateLimit-* headers. The values come
+// from caches (the limit's text from the cache entry, the remaining count
+// from a table of small numbers, the reset time from the entry's last
+// formatted second), so it does not allocate in the common case.
+func (c *reqCtx) setLimitHeaders(h http.Header, e *cacheEntry, d Decision) {
+	c.hdr = [3]string{e.limitHdr, intText(d.Remaining), e.resetText(d.Reset)}
+	h["X-Ratelimit-Limit"] = c.hdr[0:1:1]
+	h["X-Ratelimit-Remaining"] = c.hdr[1:2:2]
+	h["X-Ratelimit-Reset"] = c.hdr[2:3:3]
+}
+
+// smallInts holds the decimal text of 0..len-1, built on first use.
+var (
+	smallIntsOnce sync.Once
+	smallInts     []string
+)
+
+const smallIntsLen = 10_000
+
+func intText(n int) string {
+	if n < 0 {
+		n = 0
+	}
+	if n >= smallIntsLen {
+		return strconv.Itoa(n)
+	}
+	smallIntsOnce.Do(func() {
+		smallInts = make([]string, smallIntsLen)
+		for i := range smallInts {
+			smallInts[i] = strconv.Itoa(i)
+		}
+	})
+	return smallInts[n]
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// recorder is the ResponseWriter handed to the next handler. It records the
+// status and the body size, and keeps Flush, Hijack, ReadFrom and
+// http.ResponseController working.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	size   int64
+	wrote  bool
+}
+
+var (
+	_ http.Flusher  = (*recorder)(nil)
+	_ http.Hijacker = (*recorder)(nil)
+	_ io.ReaderFrom = (*recorder)(nil)
+)
+
+func (w *recorder) WriteHeader(code int) {
+	if !w.wrote && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.size += int64(n)
+	return n, err
+}
+
+func (w *recorder) WriteString(s string) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	n, err := io.WriteString(w.ResponseWriter, s)
+	w.size += int64(n)
+	return n, err
+}
+
+// ReadFrom lets io.Copy use the underlying writer's ReadFrom (sendfile).
+func (w *recorder) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, src)
+	}
+	w.size += n
+	return n, err
+}
+
+// Flush flushes the underlying writer when it can.
+func (w *recorder) Flush() {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack hands over the connection when the underlying writer allows it.
+func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && !w.wrote {
+		w.status, w.wrote = http.StatusSwitchingProtocols, true
+	}
+	return c, rw, err
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Pre-encoded error bodies: the spec's texts.
+var (
+	bodyInvalid     = []byte(`{"error":"Invalid API token"}` + "\n")
+	bodyExpired     = []byte(`{"error":"Token has expired"}` + "\n")
+	bodyDisabled    = []byte(`{"error":"Token is disabled"}` + "\n")
+	bodyEndpoint    = []byte(`{"error":"Endpoint not allowed"}` + "\n")
+	bodyStore       = []byte(`{"error":"Token store unavailable"}` + "\n")
+	bodyLimiterDown = []byte(`{"error":"Rate limiter unavailable"}` + "\n")
+)
+
+// WriteError is the default ErrorHandler: the spec's status codes and JSON
+// bodies with Content-Type: application/json.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Cache-Control"] = []string{"no-store"}
+	var rl *RateLimitError
+	switch {
+	case errors.As(err, &rl):
+		d := rl.Decision
+		secs := int64((d.RetryAfter + time.Second - 1) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		h["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
+		w.WriteHeader(http.StatusTooManyRequests)
+		var b []byte
+		b = append(b, `{"error":"Rate limit exceeded","limit":`...)
+		b = strconv.AppendInt(b, int64(d.Limit), 10)
+		b = append(b, `,"current":`...)
+		b = strconv.AppendInt(b, int64(d.Current), 10)
+		b = append(b, `,"retry_after":`...)
+		b = strconv.AppendInt(b, secs, 10)
+		b = append(b, "}\n"...)
+		_, _ = w.Write(b)
+	case errors.Is(err, ErrTokenExpired):
+		h["Www-Authenticate"] = []string{`Bearer error="invalid_token"`}
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write(bodyExpired)
+	case errors.Is(err, ErrTokenDisabled):
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write(bodyDisabled)
+	case errors.Is(err, ErrEndpointNotAllowed):
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write(bodyEndpoint)
+	case errors.Is(err, ErrStoreUnavailable):
+		h["Retry-After"] = []string{"1"}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write(bodyStore)
+	case errors.Is(err, ErrLimiterUnavailable):
+		h["Retry-After"] = []string{"1"}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write(bodyLimiterDown)
+	default:
+		h["Www-Authenticate"] = []string{`Bearer`}
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write(bodyInvalid)
+	}
+}
