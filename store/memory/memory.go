@@ -1,0 +1,252 @@
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apitoken/apitoken"
+)
+
+// DefaultMaxEvents is how many raw usage events a Store keeps in all unless
+// WithMaxEvents says otherwise.
+const DefaultMaxEvents = 1_000_000
+
+var (
+	_ apitoken.Store      = (*Store)(nil)
+	_ apitoken.UsageStore = (*Store)(nil)
+)
+
+// Store is an in-memory apitoken.Store and apitoken.UsageStore. It is safe
+// for concurrent use. The zero value is not usable: call New.
+type Store struct {
+	mu        sync.RWMutex
+	lastID    int64
+	tokens    map[int64]*entry
+	ids       []int64 // ids of tokens, ascending
+	byHash    map[apitoken.Hash]int64
+	maxEvents int
+
+	// Raw events: events counts those kept over all tokens; order holds the
+	// token id of each, oldest first, to trim the oldest across tokens. order
+	// may also hold ids of deleted tokens (stale of them), dropped lazily.
+	events int
+	stale  int
+	order  queue[int64]
+	strs   interner
+}
+
+// entry is a stored token. tok is never handed out, only clones of it.
+type entry struct {
+	tok   *apitoken.Token
+	hash  apitoken.Hash
+	usage *tokenUsage // nil until the token's first event
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithMaxEvents sets how many raw usage events (the source of
+// RecentRequests) the store keeps over all tokens; when more are recorded the
+// earliest recorded are dropped first. 0 keeps none; a negative n is ignored.
+// Counters and hourly rollups are kept whatever n is. A kept event costs
+// about 100 to 170 bytes (96 for the event, the rest ring-buffer slack) plus
+// one copy of each distinct path and user agent: some 170 MB at the default
+// when full. Default DefaultMaxEvents (1,000,000).
+func WithMaxEvents(n int) Option {
+	return func(s *Store) {
+		if n >= 0 {
+			s.maxEvents = n
+		}
+	}
+}
+
+// New returns an empty Store.
+func New(opts ...Option) *Store {
+	s := &Store{
+		tokens:    make(map[int64]*entry),
+		byHash:    make(map[apitoken.Hash]int64),
+		maxEvents: DefaultMaxEvents,
+		strs:      make(interner),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	return s
+}
+
+func notFound(id int64) error { return fmt.Errorf("%w: token %d", apitoken.ErrNotFound, id) }
+
+// normalize converts t's times to UTC (dropping any monotonic reading).
+func normalize(t *apitoken.Token) {
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.UpdatedAt = t.UpdatedAt.UTC()
+	t.ExpiresAt = utcPtr(t.ExpiresAt)
+	t.LastUsedAt = utcPtr(t.LastUsedAt)
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// CreateToken stores a copy of t under hash and sets t.ID to the new id,
+// changing nothing else in t. A hash already stored returns an error
+// matching apitoken.ErrDuplicate and stores nothing (t.ID is left alone).
+func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token, hash apitoken.Hash) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if t == nil {
+		return errors.New("apitoken: memory: CreateToken with a nil token")
+	}
+	c := t.Clone()
+	normalize(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.byHash[hash]; dup {
+		return fmt.Errorf("%w: the token hash is already stored", apitoken.ErrDuplicate)
+	}
+	s.lastID++
+	c.ID = s.lastID
+	s.tokens[c.ID] = &entry{tok: c, hash: hash}
+	s.byHash[hash] = c.ID
+	s.ids = append(s.ids, c.ID)
+	t.ID = c.ID
+	return nil
+}
+
+// GetToken returns a copy of the token with the id, or an error matching
+// apitoken.ErrNotFound.
+func (s *Store) GetToken(ctx context.Context, id int64) (*apitoken.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.tokens[id]
+	if e == nil {
+		return nil, notFound(id)
+	}
+	return e.tok.Clone(), nil
+}
+
+// GetTokenByHash returns a copy of the token stored under hash, or an error
+// matching apitoken.ErrNotFound.
+func (s *Store) GetTokenByHash(ctx context.Context, hash apitoken.Hash) (*apitoken.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.byHash[hash]
+	if !ok {
+		return nil, fmt.Errorf("%w: no token with that hash", apitoken.ErrNotFound)
+	}
+	return s.tokens[id].tok.Clone(), nil
+}
+
+// ListTokens returns copies of the tokens matching opts, highest id first,
+// and how many match before paging. A negative Limit or Offset counts as 0.
+func (s *Store) ListTokens(ctx context.Context, opts apitoken.ListOptions) ([]*apitoken.Token, int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	search := strings.ToLower(opts.Search)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := []*apitoken.Token{}
+	total := 0
+	for i := len(s.ids) - 1; i >= 0; i-- {
+		t := s.tokens[s.ids[i]].tok
+		if opts.Active != nil && t.Active != *opts.Active ||
+			opts.UserID != "" && t.UserID != opts.UserID ||
+			search != "" && !strings.Contains(strings.ToLower(t.Name), search) {
+			continue
+		}
+		total++
+		if total > opts.Offset && (opts.Limit <= 0 || len(out) < opts.Limit) {
+			out = append(out, t.Clone())
+		}
+	}
+	return out, total, nil
+}
+
+// UpdateToken applies u to the token (Update.Apply), sets UpdatedAt to now
+// in UTC, even for an empty update, and returns a copy of the result. A
+// missing token returns an error matching apitoken.ErrNotFound.
+func (s *Store) UpdateToken(ctx context.Context, id int64, u apitoken.Update, now time.Time) (*apitoken.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.tokens[id]
+	if e == nil {
+		return nil, notFound(id)
+	}
+	t := e.tok.Clone()
+	u.Apply(t)
+	t.ID = id
+	t.UpdatedAt = now
+	normalize(t)
+	e.tok = t
+	return t.Clone(), nil
+}
+
+// DeleteToken removes the token and its usage. A missing token returns an
+// error matching apitoken.ErrNotFound.
+func (s *Store) DeleteToken(ctx context.Context, id int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.tokens[id]
+	if e == nil {
+		return notFound(id)
+	}
+	delete(s.tokens, id)
+	delete(s.byHash, e.hash)
+	if i, ok := slices.BinarySearch(s.ids, id); ok {
+		s.ids = slices.Delete(s.ids, i, i+1)
+	}
+	if u := e.usage; u != nil {
+		n := u.events.len()
+		for i := range n {
+			s.releaseEvent(u.events.at(i))
+		}
+		s.events -= n
+		s.stale += n
+		s.dropStale()
+	}
+	return nil
+}
+
+// TouchTokens sets LastUsedAt of each known id to the given time (in UTC)
+// unless the stored value is later. Unknown ids are ignored.
+func (s *Store) TouchTokens(ctx context.Context, used map[int64]time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, at := range used {
+		e := s.tokens[id]
+		if e == nil || e.tok.LastUsedAt != nil && e.tok.LastUsedAt.After(at) {
+			continue
+		}
+		at = at.UTC()
+		e.tok.LastUsedAt = &at
+	}
+	return nil
+}

@@ -1,0 +1,472 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/apitoken/apitoken"
+)
+
+var (
+	_ apitoken.Store      = (*Store)(nil)
+	_ apitoken.UsageStore = (*Store)(nil)
+)
+
+// Store is a PostgreSQL apitoken.Store and apitoken.UsageStore. It is safe
+// for concurrent use (it holds only the pool and prepared SQL text). The zero
+// value is not usable: call New.
+type Store struct {
+	db    *sqlx.DB
+	err   error // invalid New arguments, returned by every method
+	chunk int
+	n     names
+	q     queries
+	doubt inDoubt // batches whose COMMIT outcome is not known yet
+}
+
+// New returns a Store over db, whose tables Migrate has created (with the
+// same WithSchema). It does not touch the database. Options: WithSchema,
+// WithPruneChunk. An invalid option or a nil db makes every method return an
+// error saying so.
+func New(db *sqlx.DB, opts ...Option) *Store {
+	c := newConfig(opts)
+	s := &Store{db: db, err: c.err, chunk: c.pruneChunk, n: newNames(c.schema)}
+	if s.err == nil && (db == nil || db.DB == nil) {
+		s.err = errors.New("apitoken: postgres: New needs a database")
+	}
+	s.q = newQueries(s.n)
+	return s
+}
+
+// Schema-independent SQL fragments.
+const tokenColumns = `id, name, description, COALESCE(user_id, '') AS user_id, start, active, rate_limit,
+	allowed_endpoints, scopes, metadata, expires_at, last_used_at, created_at, updated_at`
+
+// queries is the SQL text of every statement, with table names filled in.
+type queries struct {
+	create, get, getByHash, delete, touch, liveTokens string
+	copyUsage, rollup                                 string
+	hourly, endpoints, recent                         string
+	totals, topTokens, topEndpoints, stats, prune     string
+}
+
+func newQueries(n names) queries {
+	return queries{
+		create: `INSERT INTO ` + n.tokens + ` (name, token_hash, start, description, user_id, active, rate_limit,
+			allowed_endpoints, scopes, metadata, expires_at, last_used_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+		get:       `SELECT ` + tokenColumns + ` FROM ` + n.tokens + ` WHERE id = $1`,
+		getByHash: `SELECT ` + tokenColumns + ` FROM ` + n.tokens + ` WHERE token_hash = $1`,
+		delete:    `DELETE FROM ` + n.tokens + ` WHERE id = $1`,
+		// The ids arrive sorted, so concurrent writers lock rows in one order.
+		touch: `UPDATE ` + n.tokens + ` AS t SET last_used_at = u.at
+			FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, at)
+			WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.at)`,
+		// Also returns the transaction's id (the same on every row), with
+		// which a COMMIT whose answer is lost can be resolved (indoubt.go).
+		liveTokens: `WITH live AS (SELECT id FROM ` + n.tokens + ` WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE)
+			SELECT id, pg_current_xact_id()::text FROM live`,
+		copyUsage: `COPY ` + n.usage + ` (token_id, endpoint, route, method, status_code, response_time_us,
+			request_size, response_size, ip_address, user_agent, created_at) FROM STDIN`,
+		// One statement adds the batch to the three rollups. The
+		// data-modifying WITH clauses run after the main INSERT, each
+		// locking its rows in key order, so concurrent writers take their
+		// locks in one order.
+		rollup: `WITH by_token AS (
+				INSERT INTO ` + n.tokenHourly + ` AS x (token_id, hour, requests, successes, failures,
+					sum_response_us, max_response_us, sum_request_bytes, sum_response_bytes)
+				SELECT token_id, hour, sum(requests), sum(successes), sum(failures), sum(sum_us), max(max_us), sum(req), sum(resp)
+				FROM unnest($1::bigint[], $2::timestamptz[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
+					$9::bigint[], $10::bigint[], $11::bigint[])
+					AS b(token_id, hour, requests, successes, failures, sum_us, max_us, req, resp)
+				GROUP BY token_id, hour ORDER BY token_id, hour
+				ON CONFLICT (token_id, hour) DO UPDATE SET
+					requests = x.requests + EXCLUDED.requests,
+					successes = x.successes + EXCLUDED.successes,
+					failures = x.failures + EXCLUDED.failures,
+					sum_response_us = x.sum_response_us + EXCLUDED.sum_response_us,
+					max_response_us = GREATEST(x.max_response_us, EXCLUDED.max_response_us),
+					sum_request_bytes = x.sum_request_bytes + EXCLUDED.sum_request_bytes,
+					sum_response_bytes = x.sum_response_bytes + EXCLUDED.sum_response_bytes
+			), by_endpoint AS (
+				INSERT INTO ` + n.endpointHourly + ` AS y (hour, endpoint, method, requests, successes, failures,
+					sum_response_us, sum_request_bytes, sum_response_bytes)
+				SELECT hour, endpoint, method, sum(requests), sum(successes), sum(failures), sum(sum_us), sum(req), sum(resp)
+				FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[],
+					$8::bigint[], $10::bigint[], $11::bigint[])
+					AS b(hour, endpoint, method, requests, successes, failures, sum_us, req, resp)
+				GROUP BY hour, endpoint, method ORDER BY hour, endpoint, method
+				ON CONFLICT (hour, endpoint, method) DO UPDATE SET
+					requests = y.requests + EXCLUDED.requests,
+					successes = y.successes + EXCLUDED.successes,
+					failures = y.failures + EXCLUDED.failures,
+					sum_response_us = y.sum_response_us + EXCLUDED.sum_response_us,
+					sum_request_bytes = y.sum_request_bytes + EXCLUDED.sum_request_bytes,
+					sum_response_bytes = y.sum_response_bytes + EXCLUDED.sum_response_bytes
+			)
+			INSERT INTO ` + n.hourly + ` AS h (token_id, hour, endpoint, method, requests, successes, failures,
+				sum_response_us, max_response_us, sum_request_bytes, sum_response_bytes)
+			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+				$7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
+			ON CONFLICT (token_id, hour, endpoint, method) DO UPDATE SET
+				requests = h.requests + EXCLUDED.requests,
+				successes = h.successes + EXCLUDED.successes,
+				failures = h.failures + EXCLUDED.failures,
+				sum_response_us = h.sum_response_us + EXCLUDED.sum_response_us,
+				max_response_us = GREATEST(h.max_response_us, EXCLUDED.max_response_us),
+				sum_request_bytes = h.sum_request_bytes + EXCLUDED.sum_request_bytes,
+				sum_response_bytes = h.sum_response_bytes + EXCLUDED.sum_response_bytes`,
+		hourly: `SELECT hour, requests, successes, sum_response_us FROM ` + n.tokenHourly + `
+			WHERE token_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour`,
+		endpoints: `SELECT endpoint, method, sum(requests)::bigint AS n, sum(sum_response_us)::bigint FROM ` + n.hourly + `
+			WHERE token_id = $1 AND hour >= $2 AND hour < $3 GROUP BY endpoint, method
+			ORDER BY n DESC, endpoint COLLATE "C", method COLLATE "C" LIMIT $4`,
+		recent: `SELECT endpoint, method, status_code, response_time_us, COALESCE(host(ip_address), ''), user_agent, created_at
+			FROM ` + n.usage + ` WHERE token_id = $1 AND created_at >= $2 AND created_at < $3
+			ORDER BY created_at DESC, id DESC LIMIT $4`,
+		totals: `SELECT (SELECT count(*) FROM ` + n.tokens + ` WHERE active AND (expires_at IS NULL OR expires_at > $3)),
+				COALESCE(sum(requests), 0)::bigint, COALESCE(sum(successes), 0)::bigint, COALESCE(sum(sum_response_us), 0)::bigint
+			FROM ` + n.tokenHourly + ` WHERE hour >= $1 AND hour < $2`,
+		topTokens: `SELECT h.token_id, t.name, sum(h.requests)::bigint AS n, sum(h.sum_response_us)::bigint
+			FROM ` + n.tokenHourly + ` h JOIN ` + n.tokens + ` t ON t.id = h.token_id
+			WHERE h.hour >= $1 AND h.hour < $2 GROUP BY h.token_id, t.name ORDER BY n DESC, h.token_id LIMIT $3`,
+		// Rows of deleted tokens are subtracted (and removed at zero) by
+		// a trigger; HAVING keeps a sum of zero out all the same.
+		topEndpoints: `SELECT endpoint, method, sum(requests)::bigint AS n, sum(sum_response_us)::bigint FROM ` + n.endpointHourly + `
+			WHERE hour >= $1 AND hour < $2 GROUP BY endpoint, method HAVING sum(requests) > 0
+			ORDER BY n DESC, endpoint COLLATE "C", method COLLATE "C" LIMIT $3`,
+		stats: `SELECT i.id,
+				COALESCE(sum(h.requests) FILTER (WHERE h.hour >= $2 AND h.hour <= $4), 0)::bigint,
+				COALESCE(sum(h.requests) FILTER (WHERE h.hour >= $3 AND h.hour <= $4), 0)::bigint,
+				COALESCE(sum(h.requests), 0)::bigint
+			FROM unnest($1::bigint[]) AS i(id) LEFT JOIN ` + n.tokenHourly + ` h ON h.token_id = i.id
+			GROUP BY i.id`,
+		prune: `DELETE FROM ` + n.usage + ` WHERE id IN (SELECT id FROM ` + n.usage + ` WHERE created_at < $1 LIMIT $2)`,
+	}
+}
+
+// check returns the Store's construction error or ctx's error.
+func (s *Store) check(ctx context.Context) error {
+	if s.err != nil {
+		return s.err
+	}
+	return ctx.Err()
+}
+
+// tokenRow is a row of tokenColumns.
+type tokenRow struct {
+	ID               int64          `db:"id"`
+	Name             string         `db:"name"`
+	Description      string         `db:"description"`
+	UserID           string         `db:"user_id"`
+	Start            string         `db:"start"`
+	Active           bool           `db:"active"`
+	RateLimit        int            `db:"rate_limit"`
+	AllowedEndpoints pq.StringArray `db:"allowed_endpoints"`
+	Scopes           pq.StringArray `db:"scopes"`
+	Metadata         []byte         `db:"metadata"`
+	ExpiresAt        *time.Time     `db:"expires_at"`
+	LastUsedAt       *time.Time     `db:"last_used_at"`
+	CreatedAt        time.Time      `db:"created_at"`
+	UpdatedAt        time.Time      `db:"updated_at"`
+}
+
+// listRow is a tokenRow with the number of matching rows.
+type listRow struct {
+	tokenRow
+	Total int `db:"total"`
+}
+
+func (r *tokenRow) token() (*apitoken.Token, error) {
+	t := &apitoken.Token{
+		ID:               r.ID,
+		Name:             r.Name,
+		Description:      r.Description,
+		UserID:           r.UserID,
+		Start:            r.Start,
+		Active:           r.Active,
+		RateLimit:        r.RateLimit,
+		AllowedEndpoints: []string(r.AllowedEndpoints),
+		Scopes:           []string(r.Scopes),
+		ExpiresAt:        utcPtr(r.ExpiresAt),
+		LastUsedAt:       utcPtr(r.LastUsedAt),
+		CreatedAt:        r.CreatedAt.UTC(),
+		UpdatedAt:        r.UpdatedAt.UTC(),
+	}
+	if r.Metadata != nil {
+		if err := json.Unmarshal(r.Metadata, &t.Metadata); err != nil {
+			return nil, fmt.Errorf("apitoken: postgres: token %d: decoding metadata: %w", r.ID, err)
+		}
+		if t.Metadata == nil { // JSON null
+			t.Metadata = map[string]string{}
+		}
+	}
+	return t, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// ts is t as stored: UTC, truncated to the microsecond (PostgreSQL would
+// round the nanoseconds instead).
+func ts(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// tsPtr is ts for a nullable time: nil gives SQL NULL.
+func tsPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return ts(*t)
+}
+
+// tsText formats t for a timestamptz[] parameter.
+func tsText(t time.Time) string { return ts(t).Format("2006-01-02T15:04:05.999999Z07:00") }
+
+// metadataParam encodes metadata for the JSONB column: nil gives NULL. It is
+// passed as text, since lib/pq would send a []byte as bytea.
+func metadataParam(m map[string]string) (any, error) {
+	if m == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// CreateToken stores t under hash and sets t.ID, changing nothing else in t.
+// A hash already stored returns an error matching apitoken.ErrDuplicate.
+// Times are stored in UTC, truncated to the microsecond.
+func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token, hash apitoken.Hash) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if t == nil {
+		return errors.New("apitoken: postgres: CreateToken with a nil token")
+	}
+	meta, err := metadataParam(t.Metadata)
+	if err != nil {
+		return fmt.Errorf("apitoken: postgres: create token: encoding metadata: %w", err)
+	}
+	var id int64
+	err = s.db.QueryRowContext(ctx, s.q.create,
+		t.Name, hash[:], t.Start, t.Description, t.UserID, t.Active, t.RateLimit,
+		pq.StringArray(t.AllowedEndpoints), pq.StringArray(t.Scopes), meta,
+		tsPtr(t.ExpiresAt), tsPtr(t.LastUsedAt), ts(t.CreatedAt), ts(t.UpdatedAt),
+	).Scan(&id)
+	if err != nil {
+		if ctx.Err() == nil && isCode(err, codeUniqueViolation) {
+			return fmt.Errorf("%w: the token hash is already stored", apitoken.ErrDuplicate)
+		}
+		return wrapErr(ctx, "create token", err)
+	}
+	t.ID = id
+	return nil
+}
+
+// GetToken returns the token with the id, or an error matching
+// apitoken.ErrNotFound.
+func (s *Store) GetToken(ctx context.Context, id int64) (*apitoken.Token, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var r tokenRow
+	if err := s.db.GetContext(ctx, &r, s.q.get, id); err != nil {
+		return nil, wrapErr(ctx, fmt.Sprintf("get token %d", id), err)
+	}
+	return r.token()
+}
+
+// GetTokenByHash returns the token stored under hash, or an error matching
+// apitoken.ErrNotFound. It is one index lookup on token_hash.
+func (s *Store) GetTokenByHash(ctx context.Context, hash apitoken.Hash) (*apitoken.Token, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var r tokenRow
+	if err := s.db.GetContext(ctx, &r, s.q.getByHash, hash[:]); err != nil {
+		return nil, wrapErr(ctx, "get token by hash", err)
+	}
+	return r.token()
+}
+
+// ListTokens returns the tokens matching opts, highest id first, and how many
+// match before paging. Search matches a substring of the name after lower()
+// on both sides ('%' and '_' are not wildcards). A negative Limit or Offset
+// counts as 0.
+func (s *Store) ListTokens(ctx context.Context, opts apitoken.ListOptions) ([]*apitoken.Token, int, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, 0, err
+	}
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if opts.Active != nil {
+		where = append(where, "active = "+arg(*opts.Active))
+	}
+	if opts.Search != "" {
+		where = append(where, "strpos(lower(name), lower("+arg(opts.Search)+")) > 0")
+	}
+	if opts.UserID != "" {
+		where = append(where, "user_id = "+arg(opts.UserID))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	q := `SELECT ` + tokenColumns + `, count(*) OVER () AS total FROM ` + s.n.tokens + cond + ` ORDER BY id DESC`
+	pageArgs := slices.Clone(args)
+	if opts.Limit > 0 {
+		pageArgs = append(pageArgs, opts.Limit)
+		q += " LIMIT $" + strconv.Itoa(len(pageArgs))
+	}
+	if opts.Offset > 0 {
+		pageArgs = append(pageArgs, opts.Offset)
+		q += " OFFSET $" + strconv.Itoa(len(pageArgs))
+	}
+	var rows []listRow
+	if err := s.db.SelectContext(ctx, &rows, q, pageArgs...); err != nil {
+		return nil, 0, wrapErr(ctx, "list tokens", err)
+	}
+	out := make([]*apitoken.Token, 0, len(rows))
+	for i := range rows {
+		t, err := rows[i].token()
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, t)
+	}
+	if len(rows) > 0 {
+		return out, rows[0].Total, nil
+	}
+	if opts.Offset <= 0 {
+		return out, 0, nil
+	}
+	// The page is past the end: count separately.
+	var total int
+	if err := s.db.GetContext(ctx, &total, `SELECT count(*) FROM `+s.n.tokens+cond, args...); err != nil {
+		return nil, 0, wrapErr(ctx, "count tokens", err)
+	}
+	return out, total, nil
+}
+
+// UpdateToken applies u and sets UpdatedAt to now in one UPDATE ...
+// RETURNING statement that writes only the columns u sets, and returns the
+// result. A missing token returns an error matching apitoken.ErrNotFound. The
+// change is notified to Listen (see the package documentation).
+func (s *Store) UpdateToken(ctx context.Context, id int64, u apitoken.Update, now time.Time) (*apitoken.Token, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	args := []any{id}
+	var sets []string
+	set := func(col string, v any) {
+		args = append(args, v)
+		sets = append(sets, col+" = $"+strconv.Itoa(len(args)))
+	}
+	if u.Name.Set {
+		set("name", u.Name.Value)
+	}
+	if u.Description.Set {
+		set("description", u.Description.Value)
+	}
+	if u.UserID.Set {
+		args = append(args, u.UserID.Value)
+		sets = append(sets, "user_id = NULLIF($"+strconv.Itoa(len(args))+", '')")
+	}
+	if u.Active.Set {
+		set("active", u.Active.Value)
+	}
+	if u.RateLimit.Set {
+		set("rate_limit", u.RateLimit.Value)
+	}
+	if u.AllowedEndpoints.Set {
+		set("allowed_endpoints", pq.StringArray(u.AllowedEndpoints.Value))
+	}
+	if u.Scopes.Set {
+		set("scopes", pq.StringArray(u.Scopes.Value))
+	}
+	if u.Metadata.Set {
+		meta, err := metadataParam(u.Metadata.Value)
+		if err != nil {
+			return nil, fmt.Errorf("apitoken: postgres: update token: encoding metadata: %w", err)
+		}
+		set("metadata", meta)
+	}
+	if u.ExpiresAt.Set {
+		set("expires_at", tsPtr(u.ExpiresAt.Value))
+	}
+	set("updated_at", ts(now))
+	q := `UPDATE ` + s.n.tokens + ` SET ` + strings.Join(sets, ", ") + ` WHERE id = $1 RETURNING ` + tokenColumns
+	var r tokenRow
+	if err := s.db.GetContext(ctx, &r, q, args...); err != nil {
+		return nil, wrapErr(ctx, fmt.Sprintf("update token %d", id), err)
+	}
+	return r.token()
+}
+
+// DeleteToken removes the token; its usage rows and rollups go with it (ON
+// DELETE CASCADE). A missing token returns an error matching
+// apitoken.ErrNotFound.
+func (s *Store) DeleteToken(ctx context.Context, id int64) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, s.q.delete, id)
+	if err != nil {
+		return wrapErr(ctx, fmt.Sprintf("delete token %d", id), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrapErr(ctx, fmt.Sprintf("delete token %d", id), err)
+	}
+	if n == 0 {
+		return notFound(id)
+	}
+	return nil
+}
+
+// TouchTokens sets last_used_at of each known id to the given time unless the
+// stored value is later, in one statement. Unknown ids are ignored. It does
+// not notify Listen.
+func (s *Store) TouchTokens(ctx context.Context, used map[int64]time.Time) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if len(used) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(used))
+	for id := range used {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	at := make([]string, len(ids))
+	for i, id := range ids {
+		at[i] = tsText(used[id])
+	}
+	if _, err := s.db.ExecContext(ctx, s.q.touch, pq.Int64Array(ids), pq.StringArray(at)); err != nil {
+		return wrapErr(ctx, "touch tokens", err)
+	}
+	return nil
+}
