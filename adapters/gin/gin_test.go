@@ -1,0 +1,334 @@
+package apitokengin_test
+
+import (
+	"context"
+	"encoding/json"
+	"github.com/apitoken/apitoken/adapters/internal/adaptertest"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/apitoken/apitoken"
+	apitokengin "github.com/apitoken/apitoken/adapters/gin"
+	"github.com/apitoken/apitoken/store/memory"
+)
+
+const adminSecret = adaptertest.AdminSecret
+
+type fixture struct {
+	engine *gin.Engine
+	events *adaptertest.Events
+	tokens map[string]string // name → plaintext
+	ids    map[string]int64
+}
+
+// newFixture builds a gin engine with the admin API at /api/api-tokens and
+// demo routes behind the middleware under /api, and creates tokens: "all",
+// "limited" (1 request per minute), "restricted" (/products*), "disabled"
+// and "expired" (the Manager's clock is moved past its expiry).
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	gin.SetMode(gin.TestMode)
+	tk := adaptertest.NewTokens(t)
+	m := tk.M
+	f := &fixture{events: tk.Events, tokens: tk.Plain, ids: tk.IDs}
+
+	admin, err := apitoken.NewHandler(m, apitoken.StaticSecret(adminSecret), apitoken.WithMountPath("/api/api-tokens"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	api := r.Group("/api")
+	apitokengin.Mount(api, "/api-tokens", admin)
+	demo := api.Group("",
+		apitokengin.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithUsageSink(apitoken.SinkFunc(f.events.Record))),
+		func(c *gin.Context) { // runs only for accepted requests
+			c.Header("X-After", "1")
+			c.Next()
+		})
+	demo.GET("/products", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"products": []string{"Espresso machine", "Grinder"}})
+	})
+	demo.GET("/products/:id", func(c *gin.Context) {
+		tok, ok := apitokengin.Token(c)
+		if !ok {
+			c.String(http.StatusInternalServerError, "no token")
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"id": c.Param("id"), "token_id": tok.ID})
+	})
+	demo.POST("/products", func(c *gin.Context) {
+		c.Status(http.StatusCreated) // changed before anything is written
+		c.String(http.StatusAccepted, "accepted")
+	})
+	demo.GET("/stores/:id/brands", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"brands": []string{"Acme"}})
+	})
+	demo.GET("/empty", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	demo.GET("/orders", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"orders": []string{}}) })
+	demo.GET("/missing", func(c *gin.Context) { c.AbortWithStatus(http.StatusNotFound) })
+	f.engine = r
+	return f
+}
+
+func (f *fixture) do(method, path, bearer, body string) *httptest.ResponseRecorder {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rec := httptest.NewRecorder()
+	f.engine.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestMiddleware(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		token      string // a fixture token name, or a literal when not one
+		warmup     int    // requests sent before the checked one
+		wantStatus int
+		wantBody   string // exact, when set
+		wantLimit  string // X-RateLimit-Limit; "" means absent
+		wantRemain string
+		wantRoute  string
+		wantEvent  bool
+	}{
+		{name: "allowed with route param", method: "GET", path: "/api/products/42", token: "all",
+			wantStatus: 200, wantLimit: "100", wantRemain: "99", wantRoute: "/products/:id", wantEvent: true},
+		{name: "allowed list", method: "GET", path: "/api/products", token: "all",
+			wantStatus: 200, wantBody: `{"products":["Espresso machine","Grinder"]}`, wantLimit: "100", wantRemain: "98", wantRoute: "/products", wantEvent: true},
+		{name: "nested route", method: "GET", path: "/api/stores/7/brands", token: "all",
+			wantStatus: 200, wantLimit: "100", wantRoute: "/stores/:id/brands", wantEvent: true},
+		{name: "status changed before writing", method: "POST", path: "/api/products", token: "all",
+			wantStatus: 202, wantBody: "accepted", wantLimit: "100", wantRoute: "/products", wantEvent: true},
+		{name: "status without body", method: "GET", path: "/api/empty", token: "all",
+			wantStatus: 204, wantBody: "", wantLimit: "100", wantRoute: "/empty", wantEvent: true},
+		{name: "abort with status", method: "GET", path: "/api/missing", token: "all",
+			wantStatus: 404, wantBody: "", wantLimit: "100", wantRoute: "/missing", wantEvent: true},
+		{name: "restricted token on allowed endpoint", method: "GET", path: "/api/products/1", token: "restricted",
+			wantStatus: 200, wantLimit: "100", wantRoute: "/products/:id", wantEvent: true},
+		{name: "no token", method: "GET", path: "/api/products",
+			wantStatus: 401, wantBody: `{"error":"Invalid API token"}` + "\n"},
+		{name: "malformed token", method: "GET", path: "/api/products", token: "atk_nope",
+			wantStatus: 401, wantBody: `{"error":"Invalid API token"}` + "\n"},
+		{name: "expired", method: "GET", path: "/api/products", token: "expired",
+			wantStatus: 401, wantBody: `{"error":"Token has expired"}` + "\n", wantLimit: "100", wantEvent: true},
+		{name: "disabled", method: "GET", path: "/api/products", token: "disabled",
+			wantStatus: 403, wantBody: `{"error":"Token is disabled"}` + "\n", wantLimit: "100", wantEvent: true},
+		{name: "endpoint not allowed", method: "GET", path: "/api/orders", token: "restricted",
+			wantStatus: 403, wantBody: `{"error":"Endpoint not allowed"}` + "\n", wantLimit: "100", wantEvent: true},
+		{name: "rate limited", method: "GET", path: "/api/products", token: "limited", warmup: 1,
+			wantStatus: 429, wantLimit: "1", wantRemain: "0", wantEvent: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bearer, ok := f.tokens[tt.token]
+			if !ok {
+				bearer = tt.token
+			}
+			for range tt.warmup {
+				if rec := f.do(tt.method, tt.path, bearer, ""); rec.Code != 200 {
+					t.Fatalf("warm-up request: %d %s", rec.Code, rec.Body)
+				}
+			}
+			f.events.Reset()
+			rec := f.do(tt.method, tt.path, bearer, "")
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if tt.wantBody != "" || tt.wantStatus == 204 || tt.wantStatus == 404 {
+				if got := rec.Body.String(); got != tt.wantBody {
+					t.Errorf("body %q, want %q", got, tt.wantBody)
+				}
+			}
+			if got := rec.Header().Get("X-RateLimit-Limit"); got != tt.wantLimit {
+				t.Errorf("X-RateLimit-Limit %q, want %q", got, tt.wantLimit)
+			}
+			if tt.wantRemain != "" {
+				if got := rec.Header().Get("X-RateLimit-Remaining"); got != tt.wantRemain {
+					t.Errorf("X-RateLimit-Remaining %q, want %q", got, tt.wantRemain)
+				}
+			}
+			if tt.wantLimit != "" {
+				if _, err := time.Parse(time.RFC3339, rec.Header().Get("X-RateLimit-Reset")); err != nil {
+					t.Errorf("X-RateLimit-Reset: %v", err)
+				}
+			}
+			accepted := tt.wantStatus < 400 || tt.wantStatus == 404
+			if got := rec.Header().Get("X-After") == "1"; got != accepted {
+				t.Errorf("later handlers ran: %v, want %v", got, accepted)
+			}
+			if tt.wantStatus == 429 {
+				adaptertest.Check429(t, rec)
+			}
+
+			evs := f.events.List()
+			if !tt.wantEvent {
+				if len(evs) != 0 {
+					t.Fatalf("events %+v, want none", evs)
+				}
+				return
+			}
+			adaptertest.CheckEvent(t, evs, f.ids[tt.token], rec, tt.method, tt.path, tt.wantRoute)
+		})
+	}
+}
+
+func TestTokenInHandler(t *testing.T) {
+	f := newFixture(t)
+	rec := f.do("GET", "/api/products/9", f.tokens["all"], "")
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var body struct {
+		ID      string `json:"id"`
+		TokenID int64  `json:"token_id"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.ID != "9" || body.TokenID != f.ids["all"] {
+		t.Errorf("got %+v, want id 9 and token %d", body, f.ids["all"])
+	}
+}
+
+func TestTokenAndRouteOutsideMiddleware(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	tests := []struct {
+		name string
+		c    *gin.Context
+	}{
+		{name: "nil context", c: nil},
+		{name: "no request", c: &gin.Context{}},
+		{name: "request without token", c: &gin.Context{Request: httptest.NewRequest("GET", "/", nil)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tok, ok := apitokengin.Token(tt.c); ok || tok != nil {
+				t.Errorf("Token = %v, %v; want nil, false", tok, ok)
+			}
+		})
+	}
+	if got := apitokengin.Route(httptest.NewRequest("GET", "/x", nil)); got != "" {
+		t.Errorf("Route outside the middleware = %q, want \"\"", got)
+	}
+}
+
+func TestMountAdmin(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		bearer     string
+		body       string
+		wantStatus int
+	}{
+		{name: "create with admin secret", method: "POST", path: "/api/api-tokens", bearer: adminSecret,
+			body: `{"name":"WordPress Plugin - Main Site","rate_limit":200,"allowed_endpoints":["/products*"]}`, wantStatus: 201},
+		{name: "create without secret", method: "POST", path: "/api/api-tokens",
+			body: `{"name":"x"}`, wantStatus: 401},
+		{name: "create with an API token", method: "POST", path: "/api/api-tokens", bearer: f.tokens["all"],
+			body: `{"name":"x"}`, wantStatus: 401},
+		{name: "list", method: "GET", path: "/api/api-tokens", bearer: adminSecret, wantStatus: 200},
+		{name: "subpath get", method: "GET", path: "/api/api-tokens/" + strconv.FormatInt(f.ids["all"], 10), bearer: adminSecret, wantStatus: 200},
+		{name: "subpath patch", method: "PATCH", path: "/api/api-tokens/" + strconv.FormatInt(f.ids["all"], 10), bearer: adminSecret,
+			body: `{"description":"patched"}`, wantStatus: 200},
+		{name: "nested subpath", method: "GET", path: "/api/api-tokens/stats/overview?days=7", bearer: adminSecret, wantStatus: 200},
+		{name: "subpath without secret", method: "DELETE", path: "/api/api-tokens/1", wantStatus: 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := f.do(tt.method, tt.path, tt.bearer, tt.body)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if tt.wantStatus == 201 {
+				var body struct {
+					Token struct {
+						ID    int64  `json:"id"`
+						Token string `json:"token"`
+					} `json:"token"`
+					Message string `json:"message"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasPrefix(body.Token.Token, "atk_") || body.Message == "" {
+					t.Fatalf("create response %s", rec.Body)
+				}
+				// The new token works on the demo API through the middleware.
+				if got := f.do("GET", "/api/products", body.Token.Token, ""); got.Code != 200 {
+					t.Errorf("new token: %d %s", got.Code, got.Body)
+				}
+			}
+			if len(f.events.List()) != 0 && tt.wantStatus != 201 {
+				t.Errorf("admin requests were recorded as usage: %+v", f.events.List())
+			}
+			f.events.Reset()
+		})
+	}
+}
+
+// TestRecordedSizeStreaming checks the status and size of a response
+// written in several pieces, flushed, through WriteString and io.Copy.
+func TestRecordedSizeStreaming(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	m, err := apitoken.NewManager(memory.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	_, plain, err := m.Create(t.Context(), apitoken.CreateParams{Name: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs adaptertest.Events
+	r := gin.New()
+	var outerStatus, outerSize int
+	r.Use(func(c *gin.Context) { // an access logger before the middleware
+		c.Next()
+		outerStatus, outerSize = c.Writer.Status(), c.Writer.Size()
+	})
+	r.Use(apitokengin.Middleware(m, apitoken.WithUsageSink(apitoken.SinkFunc(evs.Record))))
+	r.GET("/stream/*rest", func(c *gin.Context) {
+		c.Status(http.StatusPartialContent)
+		_, _ = c.Writer.WriteString("abc")
+		c.Writer.Flush()
+		_, _ = c.Writer.Write([]byte("defg"))
+		_, _ = io.Copy(c.Writer, strings.NewReader("hijk"))
+		if err := http.NewResponseController(c.Writer).Flush(); err != nil {
+			t.Errorf("ResponseController.Flush: %v", err)
+		}
+	})
+	req := httptest.NewRequest("GET", "/stream/a/b", nil)
+	req.Header.Set("Authorization", "Bearer "+plain)
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, req)
+	if rec.Code != 206 || rec.Body.String() != "abcdefghijk" || !rec.Flushed {
+		t.Fatalf("got %d %q flushed=%v", rec.Code, rec.Body, rec.Flushed)
+	}
+	got := evs.List()
+	if len(got) != 1 || got[0].StatusCode != 206 || got[0].ResponseSize != 11 || got[0].Route != "/stream/*rest" {
+		t.Fatalf("events %+v", got)
+	}
+	if outerStatus != 206 || outerSize != 11 {
+		t.Errorf("an outer middleware saw status %d size %d, want 206 and 11", outerStatus, outerSize)
+	}
+}

@@ -1,0 +1,140 @@
+// Package adaptertest holds the fixtures and checks that the router
+// adapters' tests (adapters/gin, adapters/echo) share.
+package adaptertest
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/store/memory"
+)
+
+// AdminSecret authorizes the admin API in the adapters' tests.
+const AdminSecret = "adm_test_secret"
+
+// Events collects the usage events of the middleware.
+type Events struct {
+	mu  sync.Mutex
+	all []apitoken.Event
+}
+
+// Record is an apitoken.SinkFunc.
+func (e *Events) Record(ev apitoken.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.all = append(e.all, ev)
+}
+
+// Reset forgets the events recorded so far.
+func (e *Events) Reset() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.all = nil
+}
+
+// List returns the events recorded so far.
+func (e *Events) List() []apitoken.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]apitoken.Event(nil), e.all...)
+}
+
+// Tokens is a Manager on a memory store with the tokens the adapters' tables
+// use: "all", "limited" (1 request per minute), "restricted" (/products*),
+// "disabled" and "expired" (the Manager's clock is moved past its expiry).
+type Tokens struct {
+	M      *apitoken.Manager
+	Plain  map[string]string // name → plaintext
+	IDs    map[string]int64
+	Events *Events
+}
+
+// NewTokens builds the Manager and its tokens; the Manager is closed when t
+// ends.
+func NewTokens(t *testing.T) *Tokens {
+	t.Helper()
+	var now atomic.Int64
+	now.Store(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()).UTC() }
+	m, err := apitoken.NewManager(memory.New(), apitoken.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	tk := &Tokens{M: m, Plain: map[string]string{}, IDs: map[string]int64{}, Events: &Events{}}
+	create := func(name string, p apitoken.CreateParams) {
+		p.Name = name
+		tok, plain, err := m.Create(t.Context(), p)
+		if err != nil {
+			t.Fatalf("creating %s: %v", name, err)
+		}
+		tk.Plain[name], tk.IDs[name] = plain, tok.ID
+	}
+	hundred, one := 100, 1
+	soon := clock().Add(time.Minute)
+	create("all", apitoken.CreateParams{RateLimit: &hundred})
+	create("limited", apitoken.CreateParams{RateLimit: &one})
+	create("restricted", apitoken.CreateParams{RateLimit: &hundred, AllowedEndpoints: []string{"/products*"}})
+	create("disabled", apitoken.CreateParams{RateLimit: &hundred, Inactive: true})
+	create("expired", apitoken.CreateParams{RateLimit: &hundred, ExpiresAt: &soon})
+	now.Add(int64(time.Hour))
+	return tk
+}
+
+// Check429 checks the spec's 429 body for a token limited to 1 request and
+// the Retry-After header.
+func Check429(t *testing.T, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	var body struct {
+		Error      string `json:"error"`
+		Limit      int    `json:"limit"`
+		Current    int    `json:"current"`
+		RetryAfter int    `json:"retry_after"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("429 body %q: %v", rec.Body, err)
+	}
+	if body.Error != "Rate limit exceeded" || body.Limit != 1 || body.Current <= body.Limit || body.RetryAfter < 1 {
+		t.Errorf("429 body %+v", body)
+	}
+	if ra, err := strconv.Atoi(rec.Header().Get("Retry-After")); err != nil || ra < 1 {
+		t.Errorf("Retry-After %q", rec.Header().Get("Retry-After"))
+	}
+}
+
+// CheckEvent checks the one usage event of a request against its response:
+// token, status, response size, route, endpoint (the path relative to /api)
+// and method.
+func CheckEvent(t *testing.T, evs []apitoken.Event, tokenID int64, rec *httptest.ResponseRecorder, method, path, route string) {
+	t.Helper()
+	if len(evs) != 1 {
+		t.Fatalf("%d events, want 1", len(evs))
+	}
+	ev := evs[0]
+	if ev.TokenID != tokenID {
+		t.Errorf("event token %d, want %d", ev.TokenID, tokenID)
+	}
+	if ev.StatusCode != rec.Code {
+		t.Errorf("event status %d, want the response's %d", ev.StatusCode, rec.Code)
+	}
+	if ev.ResponseSize != int64(rec.Body.Len()) {
+		t.Errorf("event response size %d, want the body's %d", ev.ResponseSize, rec.Body.Len())
+	}
+	if ev.Route != route {
+		t.Errorf("event route %q, want %q", ev.Route, route)
+	}
+	if want := strings.TrimPrefix(path, "/api"); ev.Endpoint != want {
+		t.Errorf("event endpoint %q, want %q", ev.Endpoint, want)
+	}
+	if ev.Method != method {
+		t.Errorf("event method %q, want %q", ev.Method, method)
+	}
+}
