@@ -1,0 +1,20 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/apitoken/apitoken/examples/internal/demotest"
+)
+
+func init() { gin.SetMode(gin.TestMode) }
+
+func TestExample(t *testing.T) {
+	demotest.Run(t, demotest.Example{
+		NewHandler:       newHandler,
+		Run:              run,
+		RouteProduct:     "/products/:id",
+		RouteStoreBrands: "/stores/:id/brands",
+	})
+}
