@@ -58,4 +58,13 @@
 // the Manager's BatchSink queues them (never blocking a request) and writes
 // them in batches to the UsageStore, which answers TokenUsage, Overview and
 // TokenStats in the spec's JSON shapes.
+//
+// # Rotation and audit
+//
+// Manager.Rotate gives a token a new secret and lets the old one work for a
+// grace period. Stores that implement AuditStore (memory and PostgreSQL do)
+// record every create, update, enable, disable, rotate and delete, with the
+// actor named by WithActor and the changed fields, in the same transaction
+// as the change; Manager.Audit lists them. NewHandler serves the spec's admin
+// API plus POST /{id}/rotate, GET /audit and GET /{id}/audit.
 package apitoken

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/store/memory"
@@ -107,4 +108,28 @@ func ExampleScannerRegexp() {
 	// Output:
 	// \batk_[0-9A-Za-z]{49}\b
 	// true
+}
+
+// Rotating a token: the new secret works at once, the old one until the
+// grace period ends. Every change lands in the audit log with its actor.
+func ExampleManager_Rotate() {
+	ctx := apitoken.WithActor(context.Background(), "ops@example.com")
+	m, _ := apitoken.NewManager(memory.New())
+	defer m.Close(ctx)
+
+	tok, oldSecret, _ := m.Create(ctx, apitoken.CreateParams{Name: "Billing worker"})
+	_, newSecret, _ := m.Rotate(ctx, tok.ID, time.Hour)
+
+	_, errOld := m.Verify(ctx, oldSecret)
+	_, errNew := m.Verify(ctx, newSecret)
+	fmt.Println("old secret:", errOld == nil, "new secret:", errNew == nil)
+
+	entries, _, _ := m.Audit(ctx, apitoken.AuditQuery{TokenID: tok.ID})
+	for _, e := range entries {
+		fmt.Println(e.Action, "by", e.Actor, len(e.Changes), "changed fields")
+	}
+	// Output:
+	// old secret: true new secret: true
+	// rotate by ops@example.com 2 changed fields
+	// create by ops@example.com 3 changed fields
 }

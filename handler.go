@@ -143,15 +143,25 @@ func WithHandlerLogger(l *slog.Logger) HandlerOption {
 //	PUT    /{id}, PATCH /{id} partial update (only fields present change; null clears
 //	                         expires_at, allowed_endpoints, scopes, metadata): {"token": {...}}
 //	DELETE /{id}             200 {"message": "API token deleted"}
+//	POST   /{id}/rotate      new secret: 200 {"token": {...token fields, "token": "<new plaintext>"}, "message": "..."};
+//	                         body (optional) {"grace_period_seconds": n}: how long the old secret
+//	                         keeps working (default 0, at most 30 days; see Manager.Rotate)
 //	GET    /{id}/usage       TokenUsage JSON; query days (1..90, default 7)
+//	GET    /{id}/audit       {"entries": [...AuditEntry], "total", "limit", "offset"}: the token's changes,
+//	                         newest first (also after it is deleted); query limit, offset
+//	GET    /audit            the same for every token
 //	GET    /stats/overview   Overview JSON; query days (1..90, default 7)
 //	GET    /openapi.json     the OpenAPI 3.1 document of these routes (see OpenAPIDocument)
 //
 // Errors are {"error": "<what is wrong>"}: 400 for bad input (naming the
 // field), 404 for an unknown path or token id, 405 with an Allow header,
-// 413 for a body over the limit, 415 for a Content-Type other than JSON, 500
-// or 503 with a fixed text when the store fails. A bad request changes
-// nothing: the body is decoded and validated before the Manager is called.
+// 413 for a body over the limit, 415 for a Content-Type other than JSON, 501
+// when the store keeps no usage or audit log, 500 or 503 with a fixed text
+// when the store fails. A bad request changes nothing: the body is decoded
+// and validated before the Manager is called.
+//
+// Every change is made with WithActor(ctx, actor), actor being what auth
+// returned, so the audit log says who made it.
 func NewHandler(m *Manager, auth Authorizer, opts ...HandlerOption) (http.Handler, error) {
 	if m == nil {
 		return nil, errors.New("apitoken: NewHandler needs a Manager")
@@ -175,11 +185,14 @@ func NewHandler(m *Manager, auth Authorizer, opts ...HandlerOption) (http.Handle
 		// /audit or /openapi.json win over the id route.
 		{path: []string{"stats", "overview"}, methods: []methodHandler{{http.MethodGet, h.overview}}},
 		{path: []string{"openapi.json"}, methods: []methodHandler{{http.MethodGet, h.openAPI}}},
+		{path: []string{"audit"}, methods: []methodHandler{{http.MethodGet, h.audit}}},
 		{path: nil, methods: []methodHandler{{http.MethodGet, h.list}, {http.MethodPost, h.create}}},
 		{path: []string{idSegment}, methods: []methodHandler{
 			{http.MethodGet, h.get}, {http.MethodPut, h.update}, {http.MethodPatch, h.update}, {http.MethodDelete, h.delete},
 		}},
 		{path: []string{idSegment, "usage"}, methods: []methodHandler{{http.MethodGet, h.usage}}},
+		{path: []string{idSegment, "rotate"}, methods: []methodHandler{{http.MethodPost, h.rotate}}},
+		{path: []string{idSegment, "audit"}, methods: []methodHandler{{http.MethodGet, h.audit}}},
 	}
 	for i := range h.routes {
 		var names []string
@@ -232,11 +245,13 @@ var (
 	bodyInternal      = []byte(`{"error":"Internal server error"}` + "\n")
 	bodyUnavailable   = []byte(`{"error":"Service unavailable"}` + "\n")
 	bodyNoUsage       = []byte(`{"error":"Usage analytics are not enabled"}` + "\n")
+	bodyNoAudit       = []byte(`{"error":"The audit log is not enabled: the store keeps none"}` + "\n")
 	bodyDeleted       = []byte(`{"message":"API token deleted"}` + "\n")
 )
 
 const (
 	createdMessage       = "API token created successfully. Save this token securely - it cannot be retrieved later."
+	rotatedMessage       = "API token rotated successfully. Save this token securely - it cannot be retrieved later."
 	errBodyNotJSONObject = "Request body must be a JSON object"
 )
 
@@ -304,7 +319,7 @@ func (h *adminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeBody(w, http.StatusMethodNotAllowed, bodyMethod)
 			return
 		}
-		req := &adminRequest{w: w, r: r, actor: actor}
+		req := &adminRequest{w: w, r: r.WithContext(WithActor(r.Context(), actor)), actor: actor}
 		if idSeg != "" {
 			id, ok := parseID(idSeg)
 			if !ok {
@@ -376,6 +391,9 @@ func (h *adminHandler) fail(q *adminRequest, err error) {
 	case errors.Is(err, ErrNoUsageStore):
 		writeBody(q.w, http.StatusNotImplemented, bodyNoUsage)
 		return
+	case errors.Is(err, ErrNoAuditStore):
+		writeBody(q.w, http.StatusNotImplemented, bodyNoAudit)
+		return
 	}
 	h.cfg.log.Error("apitoken: admin API request failed",
 		"method", q.r.Method, "path", q.r.URL.Path, "actor", q.actor, "error", err.Error())
@@ -433,24 +451,35 @@ const (
 	maxSearchLen     = 255
 )
 
-func (h *adminHandler) list(q *adminRequest) {
-	query := q.r.URL.Query()
-	opts := ListOptions{Limit: defaultListLimit}
+// page reads the limit (default 50, capped at 100) and offset query
+// parameters. On failure it has answered the request.
+func page(q *adminRequest, query map[string][]string) (limit, offset int, ok bool) {
+	limit = defaultListLimit
 	if v, ok := queryValue(query, "limit"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			badRequest(q.w, "limit must be a positive integer")
-			return
+			return 0, 0, false
 		}
-		opts.Limit = min(n, maxListLimit)
+		limit = min(n, maxListLimit)
 	}
 	if v, ok := queryValue(query, "offset"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			badRequest(q.w, "offset must be 0 or a positive integer")
-			return
+			return 0, 0, false
 		}
-		opts.Offset = n
+		offset = n
+	}
+	return limit, offset, true
+}
+
+func (h *adminHandler) list(q *adminRequest) {
+	query := q.r.URL.Query()
+	var opts ListOptions
+	var ok bool
+	if opts.Limit, opts.Offset, ok = page(q, query); !ok {
+		return
 	}
 	if v, ok := queryValue(query, "active"); ok {
 		switch v {
@@ -551,14 +580,20 @@ func (h *adminHandler) create(q *adminRequest) {
 		p.RateLimit = &u.RateLimit.Value
 	}
 	t, plain, err := h.m.Create(q.r.Context(), p)
+	h.writeSecret(q, http.StatusCreated, t, plain, createdMessage, err)
+}
+
+// writeSecret answers a create or rotate: the token with its plaintext,
+// shown this once, and message; or err.
+func (h *adminHandler) writeSecret(q *adminRequest, status int, t *Token, plain, message string, err error) {
 	if err != nil {
 		h.fail(q, err)
 		return
 	}
-	writeJSON(q.w, http.StatusCreated, struct {
+	writeJSON(q.w, status, struct {
 		Token   createdToken `json:"token"`
 		Message string       `json:"message"`
-	}{createdToken{Token: tokenView(t), Plaintext: plain}, createdMessage})
+	}{createdToken{Token: tokenView(t), Plaintext: plain}, message})
 }
 
 func (h *adminHandler) update(q *adminRequest) {
@@ -579,6 +614,58 @@ func (h *adminHandler) update(q *adminRequest) {
 	writeJSON(q.w, http.StatusOK, struct {
 		Token *Token `json:"token"`
 	}{tokenView(t)})
+}
+
+func (h *adminHandler) rotate(q *adminRequest) {
+	fields, ok := h.readBody(q, true)
+	if !ok {
+		return
+	}
+	var grace time.Duration
+	for k, raw := range fields {
+		if k != "grace_period_seconds" {
+			badRequest(q.w, fmt.Sprintf("Unknown field %q", truncate(strings.ToValidUTF8(k, "\uFFFD"), 64)))
+			return
+		}
+		var n int64
+		max := int64(MaxRotationGrace / time.Second)
+		if json.Unmarshal(raw, &n) != nil || n < 0 || n > max {
+			badRequest(q.w, fmt.Sprintf("grace_period_seconds must be an integer from 0 to %d (30 days)", max))
+			return
+		}
+		grace = time.Duration(n) * time.Second
+	}
+	t, plain, err := h.m.Rotate(q.r.Context(), q.id, grace)
+	h.writeSecret(q, http.StatusOK, t, plain, rotatedMessage, err)
+}
+
+// audit serves GET /audit and GET /{id}/audit.
+func (h *adminHandler) audit(q *adminRequest) {
+	query := q.r.URL.Query()
+	aq := AuditQuery{TokenID: q.id}
+	var ok bool
+	if aq.Limit, aq.Offset, ok = page(q, query); !ok {
+		return
+	}
+	ctx := q.r.Context()
+	entries, total, err := h.m.Audit(ctx, aq)
+	if err == nil && total == 0 && q.id > 0 {
+		// No entries: say whether the token exists at all.
+		_, err = h.m.Get(ctx, q.id)
+	}
+	if err != nil {
+		h.fail(q, err)
+		return
+	}
+	for _, e := range entries {
+		e.CreatedAt = e.CreatedAt.UTC()
+	}
+	writeJSON(q.w, http.StatusOK, struct {
+		Entries []*AuditEntry `json:"entries"`
+		Total   int           `json:"total"`
+		Limit   int           `json:"limit"`
+		Offset  int           `json:"offset"`
+	}{entries, total, aq.Limit, aq.Offset})
 }
 
 func (h *adminHandler) delete(q *adminRequest) {
@@ -656,6 +743,11 @@ func usageView(rep *TokenUsage) *TokenUsage {
 // limit, nothing after it) and returns its members undecoded. On failure it
 // has answered the request.
 func (h *adminHandler) readObject(q *adminRequest) (map[string]json.RawMessage, bool) {
+	return h.readBody(q, false)
+}
+
+// readBody is readObject; with optional an empty body reads as {}.
+func (h *adminHandler) readBody(q *adminRequest, optional bool) (map[string]json.RawMessage, bool) {
 	if ct := q.r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
@@ -691,6 +783,8 @@ func (h *adminHandler) readObject(q *adminRequest) (map[string]json.RawMessage, 
 		}
 		var se *json.SyntaxError
 		switch {
+		case optional && errors.Is(err, io.EOF):
+			return map[string]json.RawMessage{}, true
 		case errors.Is(err, io.EOF):
 			badRequest(q.w, errBodyNotJSONObject+"; the body is empty")
 		case errors.Is(err, io.ErrUnexpectedEOF):

@@ -115,3 +115,50 @@ func FuzzUpdateBody(f *testing.F) {
 		}
 	})
 }
+
+func FuzzRotateBody(f *testing.F) {
+	for _, b := range []string{``, `{}`, `{"grace_period_seconds": 3600}`, `{"grace_period_seconds": 0}`,
+		`{"grace_period_seconds": 2592000}`, `{"grace_period_seconds": 2592001}`, `{"grace_period_seconds": -1}`,
+		`{"grace_period_seconds": 1e3}`, `{"grace_period_seconds": null}`, `{"grace_period_seconds": "60"}`,
+		`{"grace": 60}`, `{"grace_period_seconds": 9223372036854775808}`, `[]`, `null`, `{`, `{} {}`} {
+		f.Add([]byte(b))
+	}
+	e := newAdminEnv(f, nil, nil)
+	tok, _, err := e.m.Create(context.Background(), apitoken.CreateParams{Name: "fuzz target"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	path := fmt.Sprintf("/%d/rotate", tok.ID)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before, err := e.m.Get(context.Background(), tok.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("POST", path, strings.NewReader(string(body)))
+		r.Header.Set("Authorization", "Bearer "+adminSecret)
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, r)
+		checkFuzzResponse(t, w, body)
+		after, err := e.m.Get(context.Background(), tok.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != http.StatusOK {
+			if after.Start != before.Start {
+				t.Fatalf("status %d but the secret changed (body %q)", w.Code, body)
+			}
+			return
+		}
+		var resp struct {
+			Token struct {
+				Token string `json:"token"`
+			} `json:"token"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.m.Verify(context.Background(), resp.Token.Token); err != nil {
+			t.Fatalf("the new secret of body %q does not verify: %v", body, err)
+		}
+	})
+}

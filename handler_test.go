@@ -82,6 +82,20 @@ func (s *failingStore) DeleteToken(ctx context.Context, id int64) error {
 	return s.Store.DeleteToken(ctx, id)
 }
 
+func (s *failingStore) RotateToken(ctx context.Context, id int64, h apitoken.Hash, start string, until, now time.Time) (*apitoken.Token, error) {
+	if s.fail.Load() {
+		return nil, errStoreSecret
+	}
+	return s.Store.RotateToken(ctx, id, h, start, until, now)
+}
+
+func (s *failingStore) ListAudit(ctx context.Context, q apitoken.AuditQuery) ([]*apitoken.AuditEntry, int, error) {
+	if s.fail.Load() {
+		return nil, 0, errStoreSecret
+	}
+	return s.Store.ListAudit(ctx, q)
+}
+
 func (s *failingStore) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overview, error) {
 	if s.fail.Load() {
 		return nil, fmt.Errorf("%w: %v", apitoken.ErrStoreUnavailable, errStoreSecret)
@@ -491,7 +505,10 @@ func TestHandlerUnknownRoutes(t *testing.T) {
 		{"post usage", "POST", "/1/usage", 405, "GET", `{"error":"Method not allowed"}`},
 		{"post overview", "POST", "/stats/overview", 405, "GET", `{"error":"Method not allowed"}`},
 		{"options", "OPTIONS", "/", 405, "GET, POST", `{"error":"Method not allowed"}`},
-		{"rotate not yet", "POST", "/1/rotate", 404, "", `{"error":"Not found"}`},
+		{"get rotate", "GET", "/1/rotate", 405, "POST", `{"error":"Method not allowed"}`},
+		{"post audit", "POST", "/audit", 405, "GET", `{"error":"Method not allowed"}`},
+		{"delete token audit", "DELETE", "/1/audit", 405, "GET", `{"error":"Method not allowed"}`},
+		{"deep rotate", "POST", "/1/rotate/x", 404, "", `{"error":"Not found"}`},
 		{"deep", "GET", "/1/usage/x", 404, "", `{"error":"Not found"}`},
 		{"trailing slash", "GET", "/1/", 404, "", `{"error":"Not found"}`},
 		{"double slash", "GET", "//1", 404, "", `{"error":"Not found"}`},

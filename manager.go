@@ -29,6 +29,8 @@ const (
 	MaxScopes         = 100
 	MaxMetadataKeys   = 50
 	maxShortField     = 255
+	// MaxRotationGrace is the longest grace period Rotate accepts.
+	MaxRotationGrace = 30 * 24 * time.Hour
 )
 
 // CreateParams describes a new token. Only Name is required.
@@ -339,7 +341,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Token, string, e
 			return nil, "", err
 		}
 		t.Start = m.format.start(plain)
-		err = m.store.CreateToken(ctx, t, m.format.hash(plain))
+		err = m.store.CreateToken(WithAuditTime(ctx, now), t, m.format.hash(plain))
 		if errors.Is(err, ErrDuplicate) && attempt < 2 {
 			continue // a 256-bit collision: practically never
 		}
@@ -376,7 +378,7 @@ func (m *Manager) Update(ctx context.Context, id int64, u Update) (*Token, error
 		e := u.ExpiresAt.Value.UTC()
 		u.ExpiresAt.Value = &e
 	}
-	t, err := m.store.UpdateToken(ctx, id, u, now)
+	t, err := m.store.UpdateToken(WithAuditTime(ctx, now), id, u, now)
 	m.cache.invalidate(id)
 	if err != nil {
 		return nil, err
@@ -396,9 +398,54 @@ func (m *Manager) Disable(ctx context.Context, id int64) (*Token, error) {
 
 // Delete removes the token (and its usage, where the store keeps it).
 func (m *Manager) Delete(ctx context.Context, id int64) error {
-	err := m.store.DeleteToken(ctx, id)
+	err := m.store.DeleteToken(WithAuditTime(ctx, m.now().UTC()), id)
 	m.cache.invalidate(id)
 	return err
+}
+
+// Rotate gives the token a new secret and returns the token with the new
+// plaintext, which, as on Create, cannot be retrieved again. Everything else
+// about the token (id, name, limits, usage) stays.
+//
+// The old secret keeps working for grace, so clients can move to the new
+// one without an outage, and counts as expired afterwards; with grace 0 it
+// stops at once. Only the secret replaced last has a grace period: rotating
+// again ends the earlier one. The token's PreviousExpiresAt says when the old
+// secret stops. grace must be between 0 and MaxRotationGrace.
+func (m *Manager) Rotate(ctx context.Context, id int64, grace time.Duration) (*Token, string, error) {
+	if grace < 0 || grace > MaxRotationGrace {
+		return nil, "", &ValidationError{Field: "grace_period_seconds",
+			Message: fmt.Sprintf("must be between 0 and %d", int64(MaxRotationGrace/time.Second))}
+	}
+	now := m.now().UTC()
+	ctx = WithAuditTime(ctx, now)
+	for attempt := 0; ; attempt++ {
+		plain, err := m.format.generate()
+		if err != nil {
+			return nil, "", err
+		}
+		t, err := m.store.RotateToken(ctx, id, m.format.hash(plain), m.format.start(plain), now.Add(grace), now)
+		m.cache.invalidate(id)
+		if errors.Is(err, ErrDuplicate) && attempt < 2 {
+			continue // a 256-bit collision: practically never
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		m.cache.dropNegative()
+		return t, plain, nil
+	}
+}
+
+// Audit returns the audit entries matching q, newest first, and how many
+// match before paging. It returns ErrNoAuditStore when the Store keeps no
+// audit log.
+func (m *Manager) Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, int, error) {
+	a, ok := m.store.(AuditStore)
+	if !ok {
+		return nil, 0, ErrNoAuditStore
+	}
+	return a.ListAudit(ctx, q)
 }
 
 // Invalidate drops the token from the verification cache, for a change made

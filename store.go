@@ -177,6 +177,11 @@ type Store interface {
 
 	// GetTokenByHash returns the token whose hash is hash, or ErrNotFound.
 	// It is the only lookup on the request path (on a cache miss).
+	//
+	// The hash a rotation replaced (see RotateToken) still finds its token,
+	// with ExpiresAt lowered to PreviousExpiresAt when that is earlier: so
+	// the old secret verifies until the grace period ends and counts as
+	// expired afterwards.
 	GetTokenByHash(ctx context.Context, hash Hash) (*Token, error)
 
 	// ListTokens returns the tokens matching opts, newest (highest id)
@@ -187,6 +192,16 @@ type Store interface {
 	// sets UpdatedAt to now, and returns the updated token. A missing token
 	// returns ErrNotFound. An empty update still returns the token.
 	UpdateToken(ctx context.Context, id int64, u Update, now time.Time) (*Token, error)
+
+	// RotateToken gives the token a new secret: hash replaces its hash and
+	// start its Start; PreviousExpiresAt becomes previousUntil and
+	// UpdatedAt now. The replaced hash keeps finding the token through
+	// GetTokenByHash (see there) until a later rotation replaces it: one
+	// previous secret is kept, so rotating again ends the earlier grace
+	// period at once. A missing token returns ErrNotFound; a hash that is
+	// already a token's current hash returns ErrDuplicate and changes
+	// nothing.
+	RotateToken(ctx context.Context, id int64, hash Hash, start string, previousUntil, now time.Time) (*Token, error)
 
 	// DeleteToken removes the token and, where the store keeps it, its usage.
 	// A missing token returns ErrNotFound.
@@ -247,4 +262,14 @@ func (q Query) EffectiveLimit() int {
 		return DefaultQueryLimit
 	}
 	return q.Limit
+}
+
+// PreviousExpiry returns the ExpiresAt a store gives t when it is found by
+// the hash its last rotation replaced: PreviousExpiresAt, or ExpiresAt when
+// that is earlier. Store implementations call it in GetTokenByHash.
+func PreviousExpiry(t *Token) *time.Time {
+	if t.PreviousExpiresAt == nil || t.ExpiresAt != nil && t.ExpiresAt.Before(*t.PreviousExpiresAt) {
+		return cloneTime(t.ExpiresAt)
+	}
+	return cloneTime(t.PreviousExpiresAt)
 }

@@ -61,6 +61,10 @@ type Token struct {
 	LastUsedAt       *time.Time        `json:"last_used_at"`
 	CreatedAt        time.Time         `json:"created_at"`
 	UpdatedAt        time.Time         `json:"updated_at"`
+	// PreviousExpiresAt is set by a rotation (Manager.Rotate): when the
+	// secret it replaced stops (or stopped) working. nil for a token never
+	// rotated.
+	PreviousExpiresAt *time.Time `json:"previous_expires_at,omitempty"`
 }
 
 // Status values reported by Token.Status.
@@ -134,6 +138,7 @@ func (t *Token) Clone() *Token {
 	}
 	c.ExpiresAt = cloneTime(t.ExpiresAt)
 	c.LastUsedAt = cloneTime(t.LastUsedAt)
+	c.PreviousExpiresAt = cloneTime(t.PreviousExpiresAt)
 	return &c
 }
 

@@ -11,6 +11,15 @@
 // matches Search against the name after strings.ToLower on both sides (a
 // plain substring: '%' and '_' are not wildcards).
 //
+// # Rotation and audit
+//
+// RotateToken keeps the replaced hash as a second key of the token until the
+// next rotation or delete. Every successful CreateToken, UpdateToken,
+// RotateToken and DeleteToken appends an apitoken.AuditEntry under the same
+// lock as the change; ListAudit returns copies, newest first. The log keeps
+// the latest DefaultMaxAudit entries (WithMaxAudit); ids keep increasing
+// when old entries are dropped.
+//
 // # Usage
 //
 // RecordUsage copies the events it is given and keeps none of the caller's

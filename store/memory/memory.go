@@ -16,9 +16,14 @@ import (
 // WithMaxEvents says otherwise.
 const DefaultMaxEvents = 1_000_000
 
+// DefaultMaxAudit is how many audit entries a Store keeps unless
+// WithMaxAudit says otherwise.
+const DefaultMaxAudit = 100_000
+
 var (
 	_ apitoken.Store      = (*Store)(nil)
 	_ apitoken.UsageStore = (*Store)(nil)
+	_ apitoken.AuditStore = (*Store)(nil)
 )
 
 // Store is an in-memory apitoken.Store and apitoken.UsageStore. It is safe
@@ -27,9 +32,14 @@ type Store struct {
 	mu        sync.RWMutex
 	lastID    int64
 	tokens    map[int64]*entry
-	ids       []int64 // ids of tokens, ascending
-	byHash    map[apitoken.Hash]int64
+	ids       []int64                 // ids of tokens, ascending
+	byHash    map[apitoken.Hash]int64 // current and previous hashes
 	maxEvents int
+
+	// Audit log, oldest first; audit[0] has id auditBase+1.
+	audit     []*apitoken.AuditEntry
+	auditBase int64
+	maxAudit  int
 
 	// Raw events: events counts those kept over all tokens; order holds the
 	// token id of each, oldest first, to trim the oldest across tokens. order
@@ -42,9 +52,11 @@ type Store struct {
 
 // entry is a stored token. tok is never handed out, only clones of it.
 type entry struct {
-	tok   *apitoken.Token
-	hash  apitoken.Hash
-	usage *tokenUsage // nil until the token's first event
+	tok     *apitoken.Token
+	hash    apitoken.Hash
+	prev    apitoken.Hash // the hash the last rotation replaced, if hasPrev
+	hasPrev bool
+	usage   *tokenUsage // nil until the token's first event
 }
 
 // Option configures a Store.
@@ -65,12 +77,24 @@ func WithMaxEvents(n int) Option {
 	}
 }
 
+// WithMaxAudit sets how many audit entries the store keeps; when more are
+// recorded the oldest are dropped. 0 keeps none; a negative n is ignored.
+// Default DefaultMaxAudit (100,000).
+func WithMaxAudit(n int) Option {
+	return func(s *Store) {
+		if n >= 0 {
+			s.maxAudit = n
+		}
+	}
+}
+
 // New returns an empty Store.
 func New(opts ...Option) *Store {
 	s := &Store{
 		tokens:    make(map[int64]*entry),
 		byHash:    make(map[apitoken.Hash]int64),
 		maxEvents: DefaultMaxEvents,
+		maxAudit:  DefaultMaxAudit,
 		strs:      make(interner),
 	}
 	for _, o := range opts {
@@ -89,6 +113,7 @@ func normalize(t *apitoken.Token) {
 	t.UpdatedAt = t.UpdatedAt.UTC()
 	t.ExpiresAt = utcPtr(t.ExpiresAt)
 	t.LastUsedAt = utcPtr(t.LastUsedAt)
+	t.PreviousExpiresAt = utcPtr(t.PreviousExpiresAt)
 }
 
 func utcPtr(t *time.Time) *time.Time {
@@ -122,6 +147,7 @@ func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token, hash apitoke
 	s.byHash[hash] = c.ID
 	s.ids = append(s.ids, c.ID)
 	t.ID = c.ID
+	s.audited(ctx, c, apitoken.ActionCreate, apitoken.CreateChanges(c), c.CreatedAt)
 	return nil
 }
 
@@ -141,7 +167,8 @@ func (s *Store) GetToken(ctx context.Context, id int64) (*apitoken.Token, error)
 }
 
 // GetTokenByHash returns a copy of the token stored under hash, or an error
-// matching apitoken.ErrNotFound.
+// matching apitoken.ErrNotFound. For the hash a rotation replaced, the copy's
+// ExpiresAt is the end of the grace period when that is earlier.
 func (s *Store) GetTokenByHash(ctx context.Context, hash apitoken.Hash) (*apitoken.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -152,7 +179,12 @@ func (s *Store) GetTokenByHash(ctx context.Context, hash apitoken.Hash) (*apitok
 	if !ok {
 		return nil, fmt.Errorf("%w: no token with that hash", apitoken.ErrNotFound)
 	}
-	return s.tokens[id].tok.Clone(), nil
+	e := s.tokens[id]
+	t := e.tok.Clone()
+	if e.hash != hash {
+		t.ExpiresAt = apitoken.PreviousExpiry(t)
+	}
+	return t, nil
 }
 
 // ListTokens returns copies of the tokens matching opts, highest id first,
@@ -194,12 +226,48 @@ func (s *Store) UpdateToken(ctx context.Context, id int64, u apitoken.Update, no
 	if e == nil {
 		return nil, notFound(id)
 	}
-	t := e.tok.Clone()
+	before := e.tok
+	t := before.Clone()
 	u.Apply(t)
 	t.ID = id
 	t.UpdatedAt = now
 	normalize(t)
 	e.tok = t
+	s.audited(ctx, t, apitoken.UpdateAction(u), apitoken.UpdateChanges(before, t, u), now)
+	return t.Clone(), nil
+}
+
+// RotateToken replaces the token's hash and Start, keeps the replaced hash
+// as the previous one until previousUntil, and returns a copy of the result
+// (see apitoken.Store).
+func (s *Store) RotateToken(ctx context.Context, id int64, hash apitoken.Hash, start string, previousUntil, now time.Time) (*apitoken.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.tokens[id]
+	if e == nil {
+		return nil, notFound(id)
+	}
+	if _, dup := s.byHash[hash]; dup {
+		return nil, fmt.Errorf("%w: the token hash is already stored", apitoken.ErrDuplicate)
+	}
+	before := e.tok
+	t := before.Clone()
+	t.Start = start
+	until := previousUntil.UTC()
+	t.PreviousExpiresAt = &until
+	t.UpdatedAt = now
+	normalize(t)
+	if e.hasPrev {
+		delete(s.byHash, e.prev)
+	}
+	e.prev, e.hasPrev = e.hash, true
+	e.hash = hash
+	s.byHash[hash] = id
+	e.tok = t
+	s.audited(ctx, t, apitoken.ActionRotate, apitoken.RotateChanges(before, t), now)
 	return t.Clone(), nil
 }
 
@@ -217,6 +285,10 @@ func (s *Store) DeleteToken(ctx context.Context, id int64) error {
 	}
 	delete(s.tokens, id)
 	delete(s.byHash, e.hash)
+	if e.hasPrev {
+		delete(s.byHash, e.prev)
+	}
+	s.audited(ctx, e.tok, apitoken.ActionDelete, []apitoken.Change{}, time.Now())
 	if i, ok := slices.BinarySearch(s.ids, id); ok {
 		s.ids = slices.Delete(s.ids, i, i+1)
 	}
@@ -249,4 +321,60 @@ func (s *Store) TouchTokens(ctx context.Context, used map[int64]time.Time) error
 		e.tok.LastUsedAt = &at
 	}
 	return nil
+}
+
+// audited appends an audit entry for a change to t; s.mu is held. at is used
+// when the context carries no time (the store was called without a Manager).
+func (s *Store) audited(ctx context.Context, t *apitoken.Token, action string, changes []apitoken.Change, at time.Time) {
+	actor, when := apitoken.AuditInfo(ctx)
+	if when.IsZero() {
+		when = at
+	}
+	if changes == nil {
+		changes = []apitoken.Change{}
+	}
+	e := &apitoken.AuditEntry{
+		ID:        s.auditBase + int64(len(s.audit)) + 1,
+		TokenID:   t.ID,
+		TokenName: t.Name,
+		Action:    action,
+		Actor:     actor,
+		Changes:   changes,
+		CreatedAt: when.UTC(),
+	}
+	if s.maxAudit == 0 {
+		s.auditBase++
+		return
+	}
+	if len(s.audit) >= s.maxAudit {
+		// Reslicing leaves the dropped entries behind; append copies only
+		// the kept ones when it next grows the array.
+		s.audit[0] = nil
+		s.audit = s.audit[1:]
+		s.auditBase++
+	}
+	s.audit = append(s.audit, e)
+}
+
+// ListAudit returns copies of the audit entries matching q, newest first, and
+// how many match before paging. A negative Limit or Offset counts as 0.
+func (s *Store) ListAudit(ctx context.Context, q apitoken.AuditQuery) ([]*apitoken.AuditEntry, int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := []*apitoken.AuditEntry{}
+	total := 0
+	for i := len(s.audit) - 1; i >= 0; i-- {
+		e := s.audit[i]
+		if q.TokenID > 0 && e.TokenID != q.TokenID {
+			continue
+		}
+		total++
+		if total > q.Offset && (q.Limit <= 0 || len(out) < q.Limit) {
+			out = append(out, e.Clone())
+		}
+	}
+	return out, total, nil
 }

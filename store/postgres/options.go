@@ -168,6 +168,7 @@ func ChannelName(schema string) string {
 type names struct {
 	tokens, usage, hourly, migrations string
 	tokenHourly, endpointHourly       string
+	audit                             string
 }
 
 func newNames(schema string) names {
@@ -183,6 +184,7 @@ func newNames(schema string) names {
 		hourly:     q("api_token_usage_hourly"),
 		migrations: q("apitoken_schema_migrations"),
 
+		audit:          q("api_token_audit"),
 		tokenHourly:    q("api_token_usage_token_hourly"),
 		endpointHourly: q("api_token_usage_endpoint_hourly"),
 	}

@@ -79,7 +79,15 @@ func storeCalls() []storeCall {
 			_, err := s.UpdateToken(ctx, 1, apitoken.Update{Active: apitoken.Set(false)}, t1)
 			return err
 		}},
+		{"RotateToken", func(ctx context.Context, s *postgres.Store) error {
+			_, err := s.RotateToken(ctx, 1, hash1, "atk_abcdef", t1, t1)
+			return err
+		}},
 		{"DeleteToken", func(ctx context.Context, s *postgres.Store) error { return s.DeleteToken(ctx, 1) }},
+		{"ListAudit", func(ctx context.Context, s *postgres.Store) error {
+			_, _, err := s.ListAudit(ctx, apitoken.AuditQuery{TokenID: 1, Limit: 10})
+			return err
+		}},
 		{"TouchTokens", func(ctx context.Context, s *postgres.Store) error {
 			return s.TouchTokens(ctx, map[int64]time.Time{1: t1, 2: t1})
 		}},
@@ -100,11 +108,11 @@ func storeCalls() []storeCall {
 // expectFirst makes the first statement of each method fail with err.
 func expectFirst(mock sqlmock.Sqlmock, method string, err error) {
 	switch method {
-	case "CreateToken", "GetToken", "GetTokenByHash", "ListTokens", "UpdateToken", "TokenUsage", "Overview", "TokenStats":
+	case "CreateToken", "GetToken", "GetTokenByHash", "ListTokens", "ListAudit", "TokenUsage", "Overview", "TokenStats":
 		mock.ExpectQuery(".").WillReturnError(err)
 	case "DeleteToken", "TouchTokens", "Prune":
 		mock.ExpectExec(".").WillReturnError(err)
-	case "RecordUsage":
+	case "RecordUsage", "UpdateToken", "RotateToken":
 		mock.ExpectBegin().WillReturnError(err)
 	}
 }
@@ -280,7 +288,7 @@ func TestMockEmptyInputsTouchNothing(t *testing.T) {
 
 func TestMockUniqueViolation(t *testing.T) {
 	s, mock := mockStore(t)
-	mock.ExpectQuery("^INSERT INTO").WillReturnError(&pq.Error{Code: "23505", Message: "duplicate key value violates unique constraint \"api_tokens_token_hash_key\""})
+	mock.ExpectQuery(`^WITH t AS \(INSERT INTO`).WillReturnError(&pq.Error{Code: "23505", Message: "duplicate key value violates unique constraint \"api_tokens_token_hash_key\""})
 	tok := &apitoken.Token{Name: "x", CreatedAt: t1, UpdatedAt: t1}
 	err := s.CreateToken(t.Context(), tok, hash1)
 	if !errors.Is(err, apitoken.ErrDuplicate) {
@@ -297,6 +305,12 @@ func TestMockUniqueViolation(t *testing.T) {
 
 func TestMockNotFound(t *testing.T) {
 	noRows := func(mock sqlmock.Sqlmock) { mock.ExpectQuery(".").WillReturnRows(sqlmock.NewRows([]string{"id"})) }
+	// A change locks the row first, in a transaction that is rolled back.
+	noRowToLock := func(mock sqlmock.Sqlmock) {
+		mock.ExpectBegin()
+		mock.ExpectQuery("FOR UPDATE$").WithArgs(int64(7)).WillReturnRows(sqlmock.NewRows([]string{"id"}))
+		mock.ExpectRollback()
+	}
 	tests := []struct {
 		name   string
 		expect func(sqlmock.Sqlmock)
@@ -304,17 +318,24 @@ func TestMockNotFound(t *testing.T) {
 	}{
 		{"GetToken", noRows, func(ctx context.Context, s *postgres.Store) error { _, err := s.GetToken(ctx, 7); return err }},
 		{"GetTokenByHash", noRows, func(ctx context.Context, s *postgres.Store) error { _, err := s.GetTokenByHash(ctx, hash1); return err }},
-		{"UpdateToken", noRows, func(ctx context.Context, s *postgres.Store) error {
+		{"UpdateToken", noRowToLock, func(ctx context.Context, s *postgres.Store) error {
 			_, err := s.UpdateToken(ctx, 7, apitoken.Update{Name: apitoken.Set("n")}, t1)
 			return err
 		}},
-		{"UpdateTokenEmpty", noRows, func(ctx context.Context, s *postgres.Store) error {
+		{"UpdateTokenEmpty", noRowToLock, func(ctx context.Context, s *postgres.Store) error {
 			_, err := s.UpdateToken(ctx, 7, apitoken.Update{}, t1)
 			return err
 		}},
+		{"RotateToken", noRowToLock, func(ctx context.Context, s *postgres.Store) error {
+			_, err := s.RotateToken(ctx, 7, hash1, "atk_abcdef", t1, t1)
+			return err
+		}},
 		{"DeleteToken", func(mock sqlmock.Sqlmock) {
-			mock.ExpectExec("^DELETE FROM").WithArgs(int64(7)).WillReturnResult(driver.RowsAffected(0))
-		}, func(ctx context.Context, s *postgres.Store) error { return s.DeleteToken(ctx, 7) }},
+			mock.ExpectExec("^WITH t AS \\(DELETE FROM").WithArgs(int64(7), "", t1.Truncate(time.Microsecond)).
+				WillReturnResult(driver.RowsAffected(0))
+		}, func(ctx context.Context, s *postgres.Store) error {
+			return s.DeleteToken(apitoken.WithAuditTime(ctx, t1), 7)
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -356,6 +377,10 @@ func TestMockCancelledDuringCall(t *testing.T) {
 				mock.ExpectBegin()
 				mock.ExpectQuery("FOR KEY SHARE").WillDelayFor(10 * time.Second).WillReturnRows(sqlmock.NewRows([]string{"id"}))
 				mock.ExpectRollback()
+			case "UpdateToken", "RotateToken":
+				mock.ExpectBegin()
+				mock.ExpectQuery("FOR UPDATE$").WillDelayFor(10 * time.Second).WillReturnRows(sqlmock.NewRows([]string{"id"}))
+				mock.ExpectRollback()
 			default:
 				mock.ExpectQuery(".").WillDelayFor(10 * time.Second).WillReturnRows(sqlmock.NewRows([]string{"id"}))
 			}
@@ -373,17 +398,28 @@ func TestMockCancelledDuringCall(t *testing.T) {
 	}
 }
 
-// UpdateToken is one UPDATE that writes only the fields set, plus
-// updated_at, and returns the row.
-func TestMockUpdateTokenOneStatement(t *testing.T) {
+// UpdateToken locks the row, runs one UPDATE that writes only the fields set,
+// plus updated_at, and records the changed fields in the audit log, in one
+// transaction.
+func TestMockUpdateTokenStatements(t *testing.T) {
 	s, mock := mockStore(t, postgres.WithSchema("tenant_1"))
 	cols := []string{"id", "name", "description", "user_id", "start", "active", "rate_limit", "allowed_endpoints",
-		"scopes", "metadata", "expires_at", "last_used_at", "created_at", "updated_at"}
+		"scopes", "metadata", "expires_at", "last_used_at", "created_at", "updated_at", "previous_expires_at"}
+	t1us := t1.Truncate(time.Microsecond)
+	mock.ExpectBegin()
+	mock.ExpectQuery(`^SELECT id, name, .* FROM "tenant_1"\.api_tokens WHERE id = \$1 FOR UPDATE$`).WithArgs(int64(5)).
+		WillReturnRows(sqlmock.NewRows(cols).AddRow(int64(5), "old", "", "", "atk_abcdef", true, 100, []byte("{/a}"), nil,
+			nil, nil, nil, t1us, t1us, nil))
 	mock.ExpectQuery(`^UPDATE "tenant_1"\.api_tokens SET name = \$2, user_id = NULLIF\(\$3, ''\), allowed_endpoints = \$4, metadata = \$5, expires_at = \$6, updated_at = \$7 WHERE id = \$1 RETURNING id, name`).
-		WithArgs(int64(5), "new", "", "{}", `{"k":"v"}`, nil, t1.Truncate(time.Microsecond)).
+		WithArgs(int64(5), "new", "", "{}", `{"k":"v"}`, nil, t1us).
 		WillReturnRows(sqlmock.NewRows(cols).AddRow(int64(5), "new", "", "", "atk_abcdef", true, 100, []byte("{}"), nil,
-			[]byte(`{"k":"v"}`), nil, nil, t1.Truncate(time.Microsecond), t1.Truncate(time.Microsecond)))
-	got, err := s.UpdateToken(t.Context(), 5, apitoken.Update{
+			[]byte(`{"k":"v"}`), nil, nil, t1us, t1us, nil))
+	mock.ExpectExec(`^INSERT INTO "tenant_1"\.api_token_audit \(token_id, token_name, action, actor, changes, created_at\)`).
+		WithArgs(int64(5), "new", "update", "root", `[{"field":"name","from":"old","to":"new"},`+
+			`{"field":"allowed_endpoints","from":["/a"],"to":null},{"field":"metadata","from":null,"to":{"k":"v"}}]`, t1us).
+		WillReturnResult(driver.RowsAffected(1))
+	mock.ExpectCommit()
+	got, err := s.UpdateToken(apitoken.WithActor(t.Context(), "root"), 5, apitoken.Update{
 		Name:             apitoken.Set("new"),
 		UserID:           apitoken.Set(""),
 		AllowedEndpoints: apitoken.Set([]string{}),

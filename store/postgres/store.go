@@ -19,6 +19,7 @@ import (
 var (
 	_ apitoken.Store      = (*Store)(nil)
 	_ apitoken.UsageStore = (*Store)(nil)
+	_ apitoken.AuditStore = (*Store)(nil)
 )
 
 // Store is a PostgreSQL apitoken.Store and apitoken.UsageStore. It is safe
@@ -49,11 +50,12 @@ func New(db *sqlx.DB, opts ...Option) *Store {
 
 // Schema-independent SQL fragments.
 const tokenColumns = `id, name, description, COALESCE(user_id, '') AS user_id, start, active, rate_limit,
-	allowed_endpoints, scopes, metadata, expires_at, last_used_at, created_at, updated_at`
+	allowed_endpoints, scopes, metadata, expires_at, last_used_at, created_at, updated_at, previous_expires_at`
 
 // queries is the SQL text of every statement, with table names filled in.
 type queries struct {
 	create, get, getByHash, delete, touch, liveTokens string
+	lockToken, hashTaken, rotate, audit               string
 	copyUsage, rollup                                 string
 	hourly, endpoints, recent                         string
 	totals, topTokens, topEndpoints, stats, prune     string
@@ -61,12 +63,26 @@ type queries struct {
 
 func newQueries(n names) queries {
 	return queries{
-		create: `INSERT INTO ` + n.tokens + ` (name, token_hash, start, description, user_id, active, rate_limit,
-			allowed_endpoints, scopes, metadata, expires_at, last_used_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
-		get:       `SELECT ` + tokenColumns + ` FROM ` + n.tokens + ` WHERE id = $1`,
-		getByHash: `SELECT ` + tokenColumns + ` FROM ` + n.tokens + ` WHERE token_hash = $1`,
-		delete:    `DELETE FROM ` + n.tokens + ` WHERE id = $1`,
+		// The token and its audit entry in one statement.
+		create: `WITH t AS (INSERT INTO ` + n.tokens + ` (name, token_hash, start, description, user_id, active, rate_limit,
+				allowed_endpoints, scopes, metadata, expires_at, last_used_at, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id, name)
+			INSERT INTO ` + n.audit + ` (token_id, token_name, action, actor, changes, created_at)
+			SELECT id, name, 'create', $15, $16, $17 FROM t RETURNING token_id`,
+		get: `SELECT ` + tokenColumns + ` FROM ` + n.tokens + ` WHERE id = $1`,
+		// The current hash first; the previous one (of a rotation) next.
+		getByHash: `(SELECT ` + tokenColumns + `, false AS via_previous FROM ` + n.tokens + ` WHERE token_hash = $1)
+			UNION ALL (SELECT ` + tokenColumns + `, true FROM ` + n.tokens + ` WHERE previous_hash = $1) LIMIT 1`,
+		delete: `WITH t AS (DELETE FROM ` + n.tokens + ` WHERE id = $1 RETURNING id, name)
+			INSERT INTO ` + n.audit + ` (token_id, token_name, action, actor, changes, created_at)
+			SELECT id, name, 'delete', $2, '[]', $3 FROM t RETURNING token_id`,
+		lockToken: `SELECT ` + tokenColumns + ` FROM ` + n.tokens + ` WHERE id = $1 FOR UPDATE`,
+		hashTaken: `SELECT EXISTS (SELECT 1 FROM ` + n.tokens + ` WHERE token_hash = $1)
+			OR EXISTS (SELECT 1 FROM ` + n.tokens + ` WHERE previous_hash = $1)`,
+		rotate: `UPDATE ` + n.tokens + ` SET previous_hash = token_hash, previous_expires_at = $3,
+			token_hash = $2, start = $4, updated_at = $5 WHERE id = $1 RETURNING ` + tokenColumns,
+		audit: `INSERT INTO ` + n.audit + ` (token_id, token_name, action, actor, changes, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`,
 		// The ids arrive sorted, so concurrent writers lock rows in one order.
 		touch: `UPDATE ` + n.tokens + ` AS t SET last_used_at = u.at
 			FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, at)
@@ -178,6 +194,13 @@ type tokenRow struct {
 	LastUsedAt       *time.Time     `db:"last_used_at"`
 	CreatedAt        time.Time      `db:"created_at"`
 	UpdatedAt        time.Time      `db:"updated_at"`
+	PreviousExpires  *time.Time     `db:"previous_expires_at"`
+}
+
+// hashRow is a tokenRow found by a hash, saying which one.
+type hashRow struct {
+	tokenRow
+	ViaPrevious bool `db:"via_previous"`
 }
 
 // listRow is a tokenRow with the number of matching rows.
@@ -201,6 +224,8 @@ func (r *tokenRow) token() (*apitoken.Token, error) {
 		LastUsedAt:       utcPtr(r.LastUsedAt),
 		CreatedAt:        r.CreatedAt.UTC(),
 		UpdatedAt:        r.UpdatedAt.UTC(),
+
+		PreviousExpiresAt: utcPtr(r.PreviousExpires),
 	}
 	if r.Metadata != nil {
 		if err := json.Unmarshal(r.Metadata, &t.Metadata); err != nil {
@@ -263,11 +288,17 @@ func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token, hash apitoke
 	if err != nil {
 		return fmt.Errorf("apitoken: postgres: create token: encoding metadata: %w", err)
 	}
+	actor, at := auditInfo(ctx, t.CreatedAt)
+	changes, err := json.Marshal(apitoken.CreateChanges(t))
+	if err != nil {
+		return fmt.Errorf("apitoken: postgres: create token: encoding audit changes: %w", err)
+	}
 	var id int64
 	err = s.db.QueryRowContext(ctx, s.q.create,
 		t.Name, hash[:], t.Start, t.Description, t.UserID, t.Active, t.RateLimit,
 		pq.StringArray(t.AllowedEndpoints), pq.StringArray(t.Scopes), meta,
 		tsPtr(t.ExpiresAt), tsPtr(t.LastUsedAt), ts(t.CreatedAt), ts(t.UpdatedAt),
+		actor, string(changes), ts(at),
 	).Scan(&id)
 	if err != nil {
 		if ctx.Err() == nil && isCode(err, codeUniqueViolation) {
@@ -292,17 +323,26 @@ func (s *Store) GetToken(ctx context.Context, id int64) (*apitoken.Token, error)
 	return r.token()
 }
 
-// GetTokenByHash returns the token stored under hash, or an error matching
-// apitoken.ErrNotFound. It is one index lookup on token_hash.
+// GetTokenByHash returns the token stored under hash, or an error
+// matching apitoken.ErrNotFound. It is one statement of two index lookups,
+// on token_hash and on previous_hash; for the hash a rotation replaced,
+// ExpiresAt is the end of the grace period when that is earlier.
 func (s *Store) GetTokenByHash(ctx context.Context, hash apitoken.Hash) (*apitoken.Token, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	var r tokenRow
+	var r hashRow
 	if err := s.db.GetContext(ctx, &r, s.q.getByHash, hash[:]); err != nil {
 		return nil, wrapErr(ctx, "get token by hash", err)
 	}
-	return r.token()
+	t, err := r.token()
+	if err != nil {
+		return nil, err
+	}
+	if r.ViaPrevious {
+		t.ExpiresAt = apitoken.PreviousExpiry(t)
+	}
+	return t, nil
 }
 
 // ListTokens returns the tokens matching opts, highest id first, and how many
@@ -334,16 +374,8 @@ func (s *Store) ListTokens(ctx context.Context, opts apitoken.ListOptions) ([]*a
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	q := `SELECT ` + tokenColumns + `, count(*) OVER () AS total FROM ` + s.n.tokens + cond + ` ORDER BY id DESC`
-	pageArgs := slices.Clone(args)
-	if opts.Limit > 0 {
-		pageArgs = append(pageArgs, opts.Limit)
-		q += " LIMIT $" + strconv.Itoa(len(pageArgs))
-	}
-	if opts.Offset > 0 {
-		pageArgs = append(pageArgs, opts.Offset)
-		q += " OFFSET $" + strconv.Itoa(len(pageArgs))
-	}
+	q, pageArgs := withPage(`SELECT `+tokenColumns+`, count(*) OVER () AS total FROM `+s.n.tokens+cond+` ORDER BY id DESC`,
+		args, opts.Limit, opts.Offset)
 	var rows []listRow
 	if err := s.db.SelectContext(ctx, &rows, q, pageArgs...); err != nil {
 		return nil, 0, wrapErr(ctx, "list tokens", err)
@@ -418,21 +450,124 @@ func (s *Store) UpdateToken(ctx context.Context, id int64, u apitoken.Update, no
 	}
 	set("updated_at", ts(now))
 	q := `UPDATE ` + s.n.tokens + ` SET ` + strings.Join(sets, ", ") + ` WHERE id = $1 RETURNING ` + tokenColumns
-	var r tokenRow
-	if err := s.db.GetContext(ctx, &r, q, args...); err != nil {
-		return nil, wrapErr(ctx, fmt.Sprintf("update token %d", id), err)
+	var after *apitoken.Token
+	err := s.changeToken(ctx, id, "update", now, func(tx *sqlx.Tx, before *apitoken.Token) (*apitoken.Token, string, []apitoken.Change, error) {
+		var r tokenRow
+		if err := tx.GetContext(ctx, &r, q, args...); err != nil {
+			return nil, "", nil, err
+		}
+		t, err := r.token()
+		if err != nil {
+			return nil, "", nil, err
+		}
+		after = t
+		return t, apitoken.UpdateAction(u), apitoken.UpdateChanges(before, t, u), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return r.token()
+	return after, nil
 }
 
-// DeleteToken removes the token; its usage rows and rollups go with it (ON
-// DELETE CASCADE). A missing token returns an error matching
-// apitoken.ErrNotFound.
+// RotateToken moves the token's hash to previous_hash with previousUntil as
+// its expiry, stores hash and start, and records the rotation in the audit
+// log, in one transaction (see apitoken.Store). The change is notified to
+// Listen.
+func (s *Store) RotateToken(ctx context.Context, id int64, hash apitoken.Hash, start string, previousUntil, now time.Time) (*apitoken.Token, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var after *apitoken.Token
+	err := s.changeToken(ctx, id, "rotate", now, func(tx *sqlx.Tx, before *apitoken.Token) (*apitoken.Token, string, []apitoken.Change, error) {
+		var taken bool
+		if err := tx.GetContext(ctx, &taken, s.q.hashTaken, hash[:]); err != nil {
+			return nil, "", nil, err
+		}
+		if taken {
+			return nil, "", nil, fmt.Errorf("%w: the token hash is already stored", apitoken.ErrDuplicate)
+		}
+		var r tokenRow
+		if err := tx.GetContext(ctx, &r, s.q.rotate, id, hash[:], ts(previousUntil), start, ts(now)); err != nil {
+			if ctx.Err() == nil && isCode(err, codeUniqueViolation) {
+				return nil, "", nil, fmt.Errorf("%w: the token hash is already stored", apitoken.ErrDuplicate)
+			}
+			return nil, "", nil, err
+		}
+		t, err := r.token()
+		if err != nil {
+			return nil, "", nil, err
+		}
+		after = t
+		return t, apitoken.ActionRotate, apitoken.RotateChanges(before, t), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return after, nil
+}
+
+// changeToken runs change on the token locked FOR UPDATE and writes its
+// audit entry, in one transaction. change gets the token before the change
+// and returns it after, with the action and changes to record.
+func (s *Store) changeToken(ctx context.Context, id int64, op string, now time.Time,
+	change func(tx *sqlx.Tx, before *apitoken.Token) (*apitoken.Token, string, []apitoken.Change, error)) error {
+	what := fmt.Sprintf("%s token %d", op, id)
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return wrapErr(ctx, what, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var r tokenRow
+	if err := tx.GetContext(ctx, &r, s.q.lockToken, id); err != nil {
+		return wrapErr(ctx, what, err)
+	}
+	before, err := r.token()
+	if err != nil {
+		return err
+	}
+	after, action, changes, err := change(tx, before)
+	if err != nil {
+		if errors.Is(err, apitoken.ErrDuplicate) {
+			return err
+		}
+		return wrapErr(ctx, what, err)
+	}
+	if changes == nil {
+		changes = []apitoken.Change{}
+	}
+	body, err := json.Marshal(changes)
+	if err != nil {
+		return fmt.Errorf("apitoken: postgres: %s: encoding audit changes: %w", what, err)
+	}
+	actor, at := auditInfo(ctx, now)
+	if _, err := tx.ExecContext(ctx, s.q.audit, id, after.Name, action, actor, string(body), ts(at)); err != nil {
+		return wrapErr(ctx, what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return wrapErr(ctx, what, err)
+	}
+	return nil
+}
+
+// auditInfo returns the actor and time of a change from ctx (see
+// apitoken.AuditInfo), with fallback as the time when ctx has none.
+func auditInfo(ctx context.Context, fallback time.Time) (string, time.Time) {
+	actor, at := apitoken.AuditInfo(ctx)
+	if at.IsZero() {
+		at = fallback
+	}
+	return actor, at
+}
+
+// DeleteToken removes the token, its usage rows and rollups (by trigger and
+// ON DELETE CASCADE), and records the delete in the audit log, in one
+// statement. A missing token returns an error matching apitoken.ErrNotFound.
 func (s *Store) DeleteToken(ctx context.Context, id int64) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, s.q.delete, id)
+	actor, at := auditInfo(ctx, time.Now())
+	res, err := s.db.ExecContext(ctx, s.q.delete, id, actor, ts(at))
 	if err != nil {
 		return wrapErr(ctx, fmt.Sprintf("delete token %d", id), err)
 	}
@@ -444,6 +579,74 @@ func (s *Store) DeleteToken(ctx context.Context, id int64) error {
 		return notFound(id)
 	}
 	return nil
+}
+
+// withPage appends LIMIT and OFFSET, when positive, to q as parameters after
+// args, and returns q and all its arguments.
+func withPage(q string, args []any, limit, offset int) (string, []any) {
+	all := slices.Clone(args)
+	if limit > 0 {
+		all = append(all, limit)
+		q += " LIMIT $" + strconv.Itoa(len(all))
+	}
+	if offset > 0 {
+		all = append(all, offset)
+		q += " OFFSET $" + strconv.Itoa(len(all))
+	}
+	return q, all
+}
+
+// auditRow is a row of the audit table.
+type auditRow struct {
+	ID        int64     `db:"id"`
+	TokenID   int64     `db:"token_id"`
+	TokenName string    `db:"token_name"`
+	Action    string    `db:"action"`
+	Actor     string    `db:"actor"`
+	Changes   []byte    `db:"changes"`
+	CreatedAt time.Time `db:"created_at"`
+	Total     int       `db:"total"`
+}
+
+// ListAudit returns the audit entries matching q, newest first, and how many
+// match before paging. A negative Limit or Offset counts as 0.
+func (s *Store) ListAudit(ctx context.Context, q apitoken.AuditQuery) ([]*apitoken.AuditEntry, int, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, 0, err
+	}
+	cond, args := "", []any{}
+	if q.TokenID > 0 {
+		cond, args = " WHERE token_id = $1", append(args, q.TokenID)
+	}
+	sel, pageArgs := withPage(`SELECT id, token_id, token_name, action, actor, changes, created_at, count(*) OVER () AS total FROM `+
+		s.n.audit+cond+` ORDER BY id DESC`, args, q.Limit, q.Offset)
+	var rows []auditRow
+	if err := s.db.SelectContext(ctx, &rows, sel, pageArgs...); err != nil {
+		return nil, 0, wrapErr(ctx, "list audit", err)
+	}
+	out := make([]*apitoken.AuditEntry, 0, len(rows))
+	for _, r := range rows {
+		e := &apitoken.AuditEntry{ID: r.ID, TokenID: r.TokenID, TokenName: r.TokenName, Action: r.Action,
+			Actor: r.Actor, CreatedAt: r.CreatedAt.UTC()}
+		if err := json.Unmarshal(r.Changes, &e.Changes); err != nil {
+			return nil, 0, fmt.Errorf("apitoken: postgres: audit entry %d: decoding changes: %w", r.ID, err)
+		}
+		if e.Changes == nil {
+			e.Changes = []apitoken.Change{}
+		}
+		out = append(out, e)
+	}
+	if len(rows) > 0 {
+		return out, rows[0].Total, nil
+	}
+	if q.Offset <= 0 {
+		return out, 0, nil
+	}
+	var total int
+	if err := s.db.GetContext(ctx, &total, `SELECT count(*) FROM `+s.n.audit+cond, args...); err != nil {
+		return nil, 0, wrapErr(ctx, "count audit", err)
+	}
+	return out, total, nil
 }
 
 // TouchTokens sets last_used_at of each known id to the given time unless the

@@ -46,8 +46,8 @@ import (
 // Run runs the suite. newStore is called once per subtest and must return an
 // empty store; ids need not start at 1. Subtests never run in parallel, so
 // newStore may reset a shared database. When the store also implements
-// apitoken.UsageStore the "Usage" subtests run too; otherwise they are
-// skipped.
+// apitoken.UsageStore the "Usage" subtests run too, and when it implements
+// apitoken.AuditStore the "Audit" subtests; otherwise they are skipped.
 func Run(t *testing.T, newStore func(t *testing.T) apitoken.Store) {
 	s := suite{newStore: newStore}
 	tests := []struct {
@@ -63,6 +63,8 @@ func Run(t *testing.T, newStore func(t *testing.T) apitoken.Store) {
 		{"TouchTokens", s.testTouch},
 		{"CancelledContext", s.testCancelled},
 		{"ConcurrentCreate", s.testConcurrentCreate},
+		{"Rotate", s.testRotate},
+		{"Audit", s.testAudit},
 		{"Usage", s.testUsage},
 	}
 	for _, tc := range tests {
@@ -211,6 +213,7 @@ func tokenDiff(want, got *apitoken.Token) []string {
 	d = append(d, timePtrDiff("LastUsedAt", want.LastUsedAt, got.LastUsedAt)...)
 	d = append(d, timeDiff("CreatedAt", want.CreatedAt, got.CreatedAt)...)
 	d = append(d, timeDiff("UpdatedAt", want.UpdatedAt, got.UpdatedAt)...)
+	d = append(d, timePtrDiff("PreviousExpiresAt", want.PreviousExpiresAt, got.PreviousExpiresAt)...)
 	return d
 }
 

@@ -536,6 +536,10 @@ func (s suite) testCancelled(t *testing.T) {
 			_, err := st.UpdateToken(ctx, id, apitoken.Update{Name: apitoken.Set("changed")}, t0.Add(time.Hour))
 			return err
 		}},
+		{"RotateToken", false, func() error {
+			_, err := st.RotateToken(ctx, id, NewHash(t, "cancelled rotated"), "atk_rotate", t0, t0)
+			return err
+		}},
 		{"DeleteToken", false, func() error { return st.DeleteToken(ctx, id) }},
 		{"TouchTokens", false, func() error { return st.TouchTokens(ctx, map[int64]time.Time{id: t0.Add(time.Hour)}) }},
 		{"RecordUsage", true, func() error {

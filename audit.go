@@ -1,0 +1,229 @@
+package apitoken
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+)
+
+// Audit actions: AuditEntry.Action is one of these.
+const (
+	ActionCreate  = "create"
+	ActionUpdate  = "update"
+	ActionEnable  = "enable"
+	ActionDisable = "disable"
+	ActionRotate  = "rotate"
+	ActionDelete  = "delete"
+)
+
+// ErrNoAuditStore is returned by Manager.Audit when the Store keeps no audit
+// log (it does not implement AuditStore).
+var ErrNoAuditStore = errors.New("apitoken: the store keeps no audit log")
+
+// AuditEntry is one change to a token: who did what, when, and which fields
+// changed from what to what. It never holds a secret: a rotation records the
+// old and new Start (the public prefix shown in lists), never a hash.
+type AuditEntry struct {
+	ID      int64 `json:"id"`
+	TokenID int64 `json:"token_id"`
+	// TokenName is the token's name after the change (before it, for a
+	// delete), so entries of deleted tokens still say which token it was.
+	TokenName string `json:"token_name"`
+	Action    string `json:"action"`
+	// Actor is who made the change, as given with WithActor (the admin API
+	// passes its Authorizer's answer); "" when nobody was named.
+	Actor string `json:"actor"`
+	// Changes lists the changed fields in a fixed order: for a create the
+	// fields given a value, for an update those whose value changed (none
+	// when the update changed nothing), for a rotation "start" and
+	// "previous_expires_at", for a delete none.
+	Changes   []Change  `json:"changes"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Change is one field of an AuditEntry with its JSON values before and after
+// the change ("null" for none, as before a create).
+type Change struct {
+	Field string          `json:"field"`
+	From  json.RawMessage `json:"from"`
+	To    json.RawMessage `json:"to"`
+}
+
+// AuditQuery selects audit entries for AuditStore.ListAudit, newest first.
+type AuditQuery struct {
+	// TokenID, when positive, keeps only that token's entries.
+	TokenID int64
+	// Limit is the page size; 0 means no limit.
+	Limit int
+	// Offset skips that many matching entries.
+	Offset int
+}
+
+// AuditStore is implemented by stores that keep an audit log (the memory and
+// PostgreSQL stores do). Such a store records an entry for every
+// CreateToken, UpdateToken, RotateToken and DeleteToken that succeeds, in the
+// same transaction as the change, with the actor and time that AuditInfo
+// reads from the method's context; so no change goes unrecorded and no
+// entry describes a change that failed.
+type AuditStore interface {
+	// ListAudit returns the entries matching q, newest (highest id) first,
+	// and how many match before paging.
+	ListAudit(ctx context.Context, q AuditQuery) (entries []*AuditEntry, total int, err error)
+}
+
+type auditKey struct{}
+
+type auditInfo struct {
+	actor string
+	at    time.Time
+}
+
+// WithActor returns a context that names actor as the author of the changes
+// made with it; audit entries record it. The admin API calls it with its
+// Authorizer's answer; call it yourself around Manager methods (for a CLI, a
+// migration job).
+func WithActor(ctx context.Context, actor string) context.Context {
+	info, _ := ctx.Value(auditKey{}).(auditInfo)
+	info.actor = actor
+	return context.WithValue(ctx, auditKey{}, info)
+}
+
+// WithAuditTime returns a context that gives at as the time of the changes
+// made with it; audit entries record it. The Manager sets it to its clock
+// reading for each change; store tests set it to check what is recorded.
+func WithAuditTime(ctx context.Context, at time.Time) context.Context {
+	info, _ := ctx.Value(auditKey{}).(auditInfo)
+	info.at = at
+	return context.WithValue(ctx, auditKey{}, info)
+}
+
+// AuditInfo returns the actor named with WithActor ("" if none) and the time
+// of the change as the Manager's clock read it (the zero time when the store
+// is called without a Manager: a store then uses its own clock). Store
+// implementations call it to fill AuditEntry.
+func AuditInfo(ctx context.Context) (actor string, at time.Time) {
+	info, _ := ctx.Value(auditKey{}).(auditInfo)
+	return info.actor, info.at
+}
+
+// UpdateAction returns the audit action of u: ActionEnable or ActionDisable
+// when u sets only Active (the spec disables a token with PUT
+// {"active": false}), ActionUpdate otherwise.
+func UpdateAction(u Update) string {
+	if f := u.Fields(); len(f) == 1 && f[0] == "active" {
+		if u.Active.Value {
+			return ActionEnable
+		}
+		return ActionDisable
+	}
+	return ActionUpdate
+}
+
+// auditFields are the fields an AuditEntry can name, in their order.
+var auditFields = []string{"name", "description", "user_id", "active", "rate_limit",
+	"allowed_endpoints", "scopes", "metadata", "expires_at", "start", "previous_expires_at"}
+
+// CreateChanges returns the Changes of an audit entry for creating t: every
+// field given a value, from null.
+func CreateChanges(t *Token) []Change {
+	var out []Change
+	for _, f := range auditFields[:9] {
+		to := fieldValue(t, f)
+		if string(to) == "null" || string(to) == `""` {
+			continue
+		}
+		out = append(out, Change{Field: f, From: json.RawMessage("null"), To: to})
+	}
+	return out
+}
+
+// UpdateChanges returns the Changes of an audit entry for the update u that
+// turned before into after: the fields u sets whose value differs.
+func UpdateChanges(before, after *Token, u Update) []Change {
+	return diff(before, after, u.Fields())
+}
+
+// RotateChanges returns the Changes of an audit entry for a rotation that
+// turned before into after: start and previous_expires_at.
+func RotateChanges(before, after *Token) []Change {
+	return diff(before, after, []string{"start", "previous_expires_at"})
+}
+
+func diff(before, after *Token, fields []string) []Change {
+	out := []Change{}
+	for _, f := range auditFields {
+		if !slices.Contains(fields, f) {
+			continue
+		}
+		from, to := fieldValue(before, f), fieldValue(after, f)
+		if string(from) != string(to) {
+			out = append(out, Change{Field: f, From: from, To: to})
+		}
+	}
+	return out
+}
+
+// fieldValue is the JSON value of t's field f as the admin API shows it.
+func fieldValue(t *Token, f string) json.RawMessage {
+	var v any
+	switch f {
+	case "name":
+		v = t.Name
+	case "description":
+		v = t.Description
+	case "user_id":
+		v = t.UserID
+	case "active":
+		v = t.Active
+	case "rate_limit":
+		v = t.RateLimit
+	case "allowed_endpoints":
+		v = t.AllowedEndpoints
+		if len(t.AllowedEndpoints) == 0 {
+			v = nil
+		}
+	case "scopes":
+		v = t.Scopes
+		if len(t.Scopes) == 0 {
+			v = nil
+		}
+	case "metadata":
+		v = t.Metadata
+		if len(t.Metadata) == 0 {
+			v = nil
+		}
+	case "expires_at":
+		v = utcTime(t.ExpiresAt)
+	case "start":
+		v = t.Start
+	case "previous_expires_at":
+		v = utcTime(t.PreviousExpiresAt)
+	}
+	b, err := json.Marshal(v)
+	if err != nil { // strings, bools, ints, string maps and times always encode
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+func utcTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Clone returns a deep copy of e.
+func (e *AuditEntry) Clone() *AuditEntry {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Changes = make([]Change, len(e.Changes))
+	for i, ch := range e.Changes {
+		c.Changes[i] = Change{Field: ch.Field, From: slices.Clone(ch.From), To: slices.Clone(ch.To)}
+	}
+	return &c
+}
