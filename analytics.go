@@ -45,11 +45,17 @@ type RecentRequest struct {
 	CreatedAt      time.Time `json:"created_at"`
 }
 
-// Overview is the spec's GET /api/api-tokens/stats/overview body.
+// Overview is the spec's GET /api/api-tokens/stats/overview body, with
+// RateLimitedTokens added.
 type Overview struct {
 	Overview     OverviewTotals  `json:"overview"`
 	TopTokens    []TopToken      `json:"top_tokens"`
 	TopEndpoints []EndpointUsage `json:"top_endpoints"`
+	// RateLimitedTokens are the tokens that were answered 429 Too Many
+	// Requests at least once in the range, most 429s first (ties by token
+	// id), at most Query.Limit of them. Counted exactly, from per-token
+	// hourly rollups.
+	RateLimitedTokens []RateLimitedToken `json:"rate_limited_tokens"`
 }
 
 // OverviewTotals sums every token's requests in the range.
@@ -67,7 +73,29 @@ type TopToken struct {
 	Name            string  `json:"name"`
 	Requests        int64   `json:"requests"`
 	AvgResponseTime float64 `json:"avg_response_time"`
+	// RateLimitedRequests counts the token's requests in the range that
+	// were answered 429 (included in Requests).
+	RateLimitedRequests int64 `json:"rate_limited_requests"`
 }
+
+// RateLimitedToken is a token some of whose requests in the range were
+// answered 429 Too Many Requests: refused by its rate limit (or answered
+// 429 by the handler behind the middleware).
+type RateLimitedToken struct {
+	TokenID int64  `json:"token_id"`
+	Name    string `json:"name"`
+	// RateLimit is the token's rate limit now, in requests per minute
+	// (0 = unlimited); it may have changed during the range.
+	RateLimit int `json:"rate_limit"`
+	// RateLimitedRequests counts its 429 responses in the range.
+	RateLimitedRequests int64 `json:"rate_limited_requests"`
+	// Requests counts all its requests in the range, the 429s included.
+	Requests int64 `json:"requests"`
+}
+
+// RateLimited reports whether a status code counts as a rate-limited
+// request (429 Too Many Requests), for RateLimitedRequests.
+func RateLimited(status int) bool { return status == 429 }
 
 // TokenStats are the counts the spec's token list shows beside each token.
 type TokenStats struct {

@@ -138,7 +138,9 @@ func WithHandlerLogger(l *slog.Logger) HandlerOption {
 //
 //	POST   /                 create: 201 {"token": {...token fields, "token": "<plaintext>"}, "message": "..."}
 //	GET    /                 list: {"tokens": [...token fields and request counts], "total", "limit", "offset"}
-//	                         query: limit (default 50, capped at 100), offset, search, active, user_id
+//	                         query: limit (default 50, capped at 100), offset, search, active, user_id,
+//	                         status (active|disabled|expired, as Token.Status at the Manager's clock),
+//	                         expires_before (date or RFC 3339 time: tokens with an expiry before it)
 //	GET    /{id}             {"token": {...token fields and request counts}}
 //	PUT    /{id}, PATCH /{id} partial update (only fields present change; null clears
 //	                         expires_at, allowed_endpoints, scopes, metadata): {"token": {...}}
@@ -150,7 +152,8 @@ func WithHandlerLogger(l *slog.Logger) HandlerOption {
 //	GET    /{id}/audit       {"entries": [...AuditEntry], "total", "limit", "offset"}: the token's changes,
 //	                         newest first (also after it is deleted); query limit, offset
 //	GET    /audit            the same for every token
-//	GET    /stats/overview   Overview JSON; query days (1..90, default 7)
+//	GET    /stats/overview   Overview JSON (with rate_limited_tokens: the tokens answered 429 in
+//	                         the range); query days (1..90, default 7)
 //	GET    /openapi.json     the OpenAPI 3.1 document of these routes (see OpenAPIDocument)
 //
 // Errors are {"error": "<what is wrong>"}: 400 for bad input (naming the
@@ -507,6 +510,21 @@ func (h *adminHandler) list(q *adminRequest) {
 		}
 		opts.UserID = v
 	}
+	if v, ok := queryValue(query, "status"); ok {
+		if v == "" || CheckStatus(v) != nil {
+			badRequest(q.w, "status must be active, disabled or expired")
+			return
+		}
+		opts.Status = v
+	}
+	if v, ok := queryValue(query, "expires_before"); ok {
+		t, err := parseQueryTime(v)
+		if err != nil {
+			badRequest(q.w, "expires_before must be a date (2026-12-31) or an RFC 3339 time (2026-12-31T18:00:00Z)")
+			return
+		}
+		opts.ExpiresBefore = &t
+	}
 	ctx := q.r.Context()
 	tokens, total, err := h.m.List(ctx, opts)
 	if err != nil {
@@ -528,6 +546,17 @@ func (h *adminHandler) list(q *adminRequest) {
 		out.Tokens[i] = listedToken{Token: tokenView(t), TokenStats: st[t.ID]}
 	}
 	writeJSON(q.w, http.StatusOK, out)
+}
+
+// parseQueryTime parses a date or an RFC 3339 time from a query parameter,
+// as ParseExpiry does. A '+' of the zone offset that reached the query
+// unencoded (and so decoded as a space) is taken as a '+'.
+func parseQueryTime(v string) (time.Time, error) {
+	t, err := ParseExpiry(v)
+	if err != nil && strings.Count(v, " ") == 1 {
+		t, err = ParseExpiry(strings.Replace(v, " ", "+", 1))
+	}
+	return t, err
 }
 
 // queryValue returns the first value of a query parameter that is present.
@@ -719,6 +748,9 @@ func (h *adminHandler) overview(q *adminRequest) {
 	}
 	if c.TopEndpoints == nil {
 		c.TopEndpoints = []EndpointUsage{}
+	}
+	if c.RateLimitedTokens == nil {
+		c.RateLimitedTokens = []RateLimitedToken{}
 	}
 	writeJSON(q.w, http.StatusOK, &c)
 }

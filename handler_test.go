@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -320,7 +321,11 @@ func TestHandlerSpecExamples(t *testing.T) {
 		w := e.do(t, "GET", "/api/api-tokens/stats/overview?days=7", "")
 		wantStatus(t, w, http.StatusOK)
 		body := decodeObject(t, w)
-		wantKeys(t, "body", body, "overview", "top_tokens", "top_endpoints")
+		// The spec's keys, and rate_limited_tokens.
+		wantKeys(t, "body", body, "overview", "top_tokens", "top_endpoints", "rate_limited_tokens")
+		if l, ok := body["rate_limited_tokens"].([]any); !ok || len(l) != 0 {
+			t.Errorf("rate_limited_tokens = %v, want [] (no 429s)", body["rate_limited_tokens"])
+		}
 		ov := body["overview"].(map[string]any)
 		wantKeys(t, "overview", ov, "active_tokens", "total_requests", "avg_response_time", "successful_requests", "failed_requests")
 		if ov["active_tokens"] != 1.0 || ov["total_requests"] != 4.0 || ov["successful_requests"] != 3.0 || ov["failed_requests"] != 1.0 {
@@ -330,7 +335,10 @@ func TestHandlerSpecExamples(t *testing.T) {
 		if len(top) != 1 {
 			t.Fatalf("top_tokens = %v", top)
 		}
-		wantKeys(t, "top_tokens[0]", top[0].(map[string]any), "id", "name", "requests", "avg_response_time")
+		wantKeys(t, "top_tokens[0]", top[0].(map[string]any), "id", "name", "requests", "avg_response_time", "rate_limited_requests")
+		if n := top[0].(map[string]any)["rate_limited_requests"]; n != 0.0 {
+			t.Errorf("top_tokens[0].rate_limited_requests = %v, want 0", n)
+		}
 		eps := body["top_endpoints"].([]any)
 		if len(eps) == 0 {
 			t.Fatal("no top_endpoints")
@@ -619,6 +627,14 @@ func TestHandlerBadInput(t *testing.T) {
 		tc{"list/active yes", "GET", "/?active=yes", "", "", 400, "active must be true or false"},
 		tc{"list/active empty", "GET", "/?active=", "", "", 400, "active must be true or false"},
 		tc{"list/search too long", "GET", "/?search=" + long, "", "", 400, "search must be"},
+		tc{"list/status unknown", "GET", "/?status=bogus", "", "", 400, "status must be active, disabled or expired"},
+		tc{"list/status empty", "GET", "/?status=", "", "", 400, "status must be active, disabled or expired"},
+		tc{"list/status upper case", "GET", "/?status=Active", "", "", 400, "status must be active, disabled or expired"},
+		tc{"list/status all", "GET", "/?status=all", "", "", 400, "status must be active, disabled or expired"},
+		tc{"list/expires_before word", "GET", "/?expires_before=tomorrow", "", "", 400, "expires_before must be a date (2026-12-31) or an RFC 3339 time"},
+		tc{"list/expires_before empty", "GET", "/?expires_before=", "", "", 400, "expires_before must be a date"},
+		tc{"list/expires_before bad month", "GET", "/?expires_before=2026-13-01", "", "", 400, "expires_before must be a date"},
+		tc{"list/expires_before no zone", "GET", "/?expires_before=2026-12-01T10:00:00", "", "", 400, "expires_before must be a date"},
 		tc{"usage/days zero", "GET", fmt.Sprintf("/%d/usage?days=0", orig.ID), "", "", 400, "days must be an integer between 1 and 90"},
 		tc{"usage/days 91", "GET", fmt.Sprintf("/%d/usage?days=91", orig.ID), "", "", 400, "days must be an integer between 1 and 90"},
 		tc{"usage/days text", "GET", fmt.Sprintf("/%d/usage?days=week", orig.ID), "", "", 400, "days must be an integer between 1 and 90"},
@@ -773,6 +789,78 @@ func TestHandlerListPaging(t *testing.T) {
 	if got := e2.do(t, "GET", "/", "").Body.String(); !strings.Contains(got, `"tokens":[]`) {
 		t.Errorf("empty list = %s", got)
 	}
+}
+
+// The status and expires_before filters, judged at the Manager's clock.
+func TestHandlerListStatus(t *testing.T) {
+	e := newAdminEnv(t, nil, nil)
+	ctx := context.Background()
+	now := e.clk.Now() // 2026-11-23 12:00 UTC
+	at := func(d time.Duration) *time.Time { x := now.Add(d); return &x }
+	for _, p := range []apitoken.CreateParams{
+		{Name: "live"}, // 1
+		{Name: "soon", ExpiresAt: at(3 * 24 * time.Hour)},                 // 2: 2026-11-26 12:00
+		{Name: "later", ExpiresAt: at(10 * 24 * time.Hour)},               // 3: 2026-12-03 12:00
+		{Name: "short", ExpiresAt: at(time.Hour)},                         // 4: expired once the clock moves
+		{Name: "off", Inactive: true},                                     // 5
+		{Name: "off soon", Inactive: true, ExpiresAt: at(24 * time.Hour)}, // 6
+	} {
+		if _, _, err := e.m.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clk.Advance(2 * time.Hour)
+	tests := []struct {
+		name, query string
+		ids         []int64
+		total       int
+	}{
+		{"active", "?status=active", []int64{3, 2, 1}, 3},
+		{"disabled", "?status=disabled", []int64{6, 5}, 2},
+		{"expired", "?status=expired", []int64{4}, 1},
+		{"expired and active flag", "?status=expired&active=true", []int64{4}, 1},
+		{"disabled and active flag", "?status=disabled&active=true", []int64{}, 0},
+		{"page", "?status=active&limit=1&offset=1", []int64{2}, 3},
+		{"expires_before date", "?expires_before=2026-11-30", []int64{6, 4, 2}, 3},
+		{"expiring within 7 days", "?status=active&expires_before=2026-11-30T14:00:00Z", []int64{2}, 1},
+		{"expires_before with offset", "?status=active&expires_before=2026-12-03T14:00:00%2B02:00", []int64{2}, 1},
+		{"expires_before with an unencoded plus", "?status=active&expires_before=2026-12-03T14:00:00.000001+02:00", []int64{3, 2}, 2},
+		{"expires_before and search", "?expires_before=2026-12-31&search=SOON", []int64{6, 2}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := e.do(t, "GET", "/"+tt.query, "")
+			wantStatus(t, w, http.StatusOK)
+			var body struct {
+				Tokens []struct {
+					ID int64 `json:"id"`
+				} `json:"tokens"`
+				Total int `json:"total"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			ids := []int64{}
+			for _, tok := range body.Tokens {
+				ids = append(ids, tok.ID)
+			}
+			if !slices.Equal(ids, tt.ids) || body.Total != tt.total {
+				t.Errorf("GET /%s: ids %v, total %d; want %v, total %d", tt.query, ids, body.Total, tt.ids, tt.total)
+			}
+		})
+	}
+	t.Run("Manager.List", func(t *testing.T) {
+		_, _, err := e.m.List(ctx, apitoken.ListOptions{Status: "gone"})
+		var ve *apitoken.ValidationError
+		if !errors.As(err, &ve) || ve.Field != "status" {
+			t.Errorf("List with an unknown status: %v, want a ValidationError for status", err)
+		}
+		// An explicit Now wins over the Manager's clock.
+		list, total, err := e.m.List(ctx, apitoken.ListOptions{Status: apitoken.StatusExpired, Now: now})
+		if err != nil || total != 0 || len(list) != 0 {
+			t.Errorf("List(expired at creation time) = %d tokens, total %d, %v; want none", len(list), total, err)
+		}
+	})
 }
 
 // Both mounting styles serve the spec's paths; paths outside the mount are 404.

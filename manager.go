@@ -359,10 +359,18 @@ func (m *Manager) Get(ctx context.Context, id int64) (*Token, error) {
 }
 
 // List returns the tokens matching opts, newest first, and how many match in
-// all.
+// all. A zero opts.Now is set to the Manager's clock, so Status is judged as
+// Verify would judge the tokens now. An invalid Status returns a
+// *ValidationError.
 func (m *Manager) List(ctx context.Context, opts ListOptions) ([]*Token, int, error) {
 	if opts.Limit < 0 || opts.Offset < 0 {
 		return nil, 0, &ValidationError{Field: "limit", Message: "limit and offset must not be negative"}
+	}
+	if err := CheckStatus(opts.Status); err != nil {
+		return nil, 0, err
+	}
+	if opts.Now.IsZero() {
+		opts.Now = m.now().UTC()
 	}
 	return m.store.ListTokens(ctx, opts)
 }

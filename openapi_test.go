@@ -932,6 +932,13 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 		r.Header.Set("User-Agent", "openapi-test")
 		api.ServeHTTP(httptest.NewRecorder(), r)
 	}
+	// Two requests the limiter refused (recorded as the middleware records
+	// them), for rate_limited_tokens.
+	refused := apitoken.Event{TokenID: 1, Endpoint: "/api/products", Method: "GET", StatusCode: http.StatusTooManyRequests,
+		ResponseTime: time.Millisecond, UserAgent: "openapi-test", Time: e.clk.Now()}
+	if err := e.store.RecordUsage(ctx, []apitoken.Event{refused, refused}); err != nil {
+		t.Fatal(err)
+	}
 	e.clk.Advance(time.Minute)
 	if err := e.m.FlushLastUsed(ctx); err != nil {
 		t.Fatal(err)
@@ -951,10 +958,14 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	nonEmpty(c.do(e.h, oaRequest{method: "GET", path: "/", status: 200}), "tokens")
 	nonEmpty(c.do(e.h, oaRequest{method: "GET", path: "/?limit=10&offset=0&search=word&active=true&user_id=42", status: 200}), "tokens")
 	c.do(e.h, oaRequest{method: "GET", path: "/?limit=1000&active=false", status: 200})
+	nonEmpty(c.do(e.h, oaRequest{method: "GET", path: "/?status=active&expires_before=2027-07-01", status: 200}), "tokens")
+	nonEmpty(c.do(e.h, oaRequest{method: "GET", path: "/?status=active&expires_before=2027-01-01T17:30:00Z&limit=5", status: 200}), "tokens")
+	c.do(e.h, oaRequest{method: "GET", path: "/?status=expired", status: 200})
+	c.do(e.h, oaRequest{method: "GET", path: "/?status=disabled&search=x", status: 200})
 	c.do(e.h, oaRequest{method: "GET", path: "/1", status: 200})
 	nonEmpty(c.do(e.h, oaRequest{method: "GET", path: "/1/usage?days=7", status: 200}), "hourly_usage", "endpoint_usage", "recent_requests")
 	c.do(e.h, oaRequest{method: "GET", path: "/2/usage", status: 200})
-	nonEmpty(c.do(e.h, oaRequest{method: "GET", path: "/stats/overview?days=90", status: 200}), "top_tokens", "top_endpoints")
+	nonEmpty(c.do(e.h, oaRequest{method: "GET", path: "/stats/overview?days=90", status: 200}), "top_tokens", "top_endpoints", "rate_limited_tokens")
 	c.do(e.h, oaRequest{method: "GET", path: "/stats/overview", status: 200})
 	c.do(e.h, oaRequest{method: "PUT", path: "/1", status: 200, body: `{"name": "WordPress Plugin - Main Site (Updated)", "active": false, "rate_limit": 300}`})
 	c.do(e.h, oaRequest{method: "PATCH", path: "/1", status: 200, body: `{"expires_at": null, "allowed_endpoints": null, "scopes": null, "metadata": null, "user_id": null, "description": null}`})
@@ -974,6 +985,8 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 		{method: "POST", path: "/", body: huge, status: 413},
 		{method: "POST", path: "/", body: `{"name":"x"}`, contentType: "text/plain", status: 415},
 		{method: "GET", path: "/?limit=0", status: 400},
+		{method: "GET", path: "/?status=bogus", status: 400},
+		{method: "GET", path: "/?expires_before=next-week", status: 400},
 		{method: "GET", path: "/abc", status: 400},
 		{method: "GET", path: "/999", status: 404},
 		{method: "PUT", path: "/1", body: `{"rate_limit":-1}`, status: 400},

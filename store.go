@@ -152,10 +152,45 @@ type ListOptions struct {
 	Search string
 	// UserID, when non-empty, keeps only that owner's tokens.
 	UserID string
+	// Status, when non-empty, keeps only tokens whose Token.Status at Now
+	// is Status: StatusActive (active and not expired: no expiry, or one
+	// after Now), StatusDisabled (not active, expired or not) or
+	// StatusExpired (active with an expiry at or before Now). Any other
+	// value makes ListTokens return a *ValidationError (ErrInvalidInput).
+	Status string
+	// Now is the time Status is judged at. Manager.List sets it from its
+	// clock when it is zero; a Store given a zero Now with a Status uses
+	// time.Now().
+	Now time.Time
+	// ExpiresBefore, when non-nil, keeps only tokens with an expiry before
+	// it (tokens that never expire are left out). With Status StatusActive
+	// it gives the tokens that expire in [Now, ExpiresBefore), e.g.
+	// "expiring within 7 days".
+	ExpiresBefore *time.Time
 	// Limit is the page size; 0 means no limit.
 	Limit int
 	// Offset skips that many matching tokens.
 	Offset int
+}
+
+// CheckStatus returns nil when s is a ListOptions.Status value ("" or one
+// of StatusActive, StatusDisabled, StatusExpired), else a *ValidationError
+// for the field "status".
+func CheckStatus(s string) error {
+	switch s {
+	case "", StatusActive, StatusDisabled, StatusExpired:
+		return nil
+	}
+	return &ValidationError{Field: "status", Message: "must be active, disabled or expired"}
+}
+
+// StatusAt returns o.Now, or now() when it is zero, in UTC: the time a
+// Store judges o.Status at.
+func (o ListOptions) StatusAt(now func() time.Time) time.Time {
+	if o.Now.IsZero() {
+		return now().UTC()
+	}
+	return o.Now.UTC()
 }
 
 // Store keeps tokens. Implementations must be safe for concurrent use.
@@ -185,7 +220,9 @@ type Store interface {
 	GetTokenByHash(ctx context.Context, hash Hash) (*Token, error)
 
 	// ListTokens returns the tokens matching opts, newest (highest id)
-	// first, and the number of tokens matching opts before paging.
+	// first, and the number of tokens matching opts before paging. Every
+	// filter of opts applies (they combine with AND), before paging. An
+	// invalid opts.Status returns a *ValidationError.
 	ListTokens(ctx context.Context, opts ListOptions) (tokens []*Token, total int, err error)
 
 	// UpdateToken applies u to the token atomically (as Update.Apply),
@@ -236,8 +273,11 @@ type UsageStore interface {
 	TokenUsage(ctx context.Context, id int64, q Query) (*TokenUsage, error)
 
 	// Overview reports all tokens' requests in [q.From, q.To) with the
-	// q.Limit busiest tokens and endpoints. ActiveTokens counts tokens
-	// that are active now.
+	// q.Limit busiest tokens and endpoints, and the at most q.Limit tokens
+	// with at least one 429 response in the range, most 429s first (ties
+	// by ascending token id), counting whole UTC hours that overlap the
+	// range like the other hour-bucket reports. Deleted tokens are left
+	// out. ActiveTokens counts tokens that are active now.
 	Overview(ctx context.Context, q Query) (*Overview, error)
 
 	// TokenStats returns request counts for the given tokens relative to

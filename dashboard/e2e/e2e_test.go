@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -418,6 +419,35 @@ func (b *browser) screenshot(name string) {
 	b.t.Logf("screenshot: %s (and %s-full.png)", path, name)
 }
 
+// overviewRequests reports whether urls (the admin API requests of one
+// overview load) are exactly the overview, the count of all tokens and the
+// active tokens expiring within about 7 days, with no per-token usage.
+func overviewRequests(urls []string) bool {
+	var overview, count, expiring int
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return false
+		}
+		q := u.Query()
+		switch {
+		case strings.HasSuffix(u.Path, "/stats/overview"):
+			overview++
+		case strings.HasSuffix(u.Path, "/api/api-tokens") && q.Get("limit") == "1" && len(q) == 1:
+			count++
+		case strings.HasSuffix(u.Path, "/api/api-tokens") && q.Get("status") == "active":
+			before, err := time.Parse(time.RFC3339Nano, q.Get("expires_before"))
+			if d := time.Until(before); err != nil || d < 6*24*time.Hour || d > 7*24*time.Hour {
+				return false
+			}
+			expiring++
+		default:
+			return false // e.g. /{id}/usage
+		}
+	}
+	return overview == 1 && count == 1 && expiring == 1
+}
+
 var (
 	submit   = chromedp.CSS(`form button[type="submit"]`)
 	desktop  = chromedp.EmulateViewport(1280, 800)
@@ -433,8 +463,8 @@ func TestDashboard(t *testing.T) {
 	if want := srv.base + "/api/api-tokens/ui/"; srv.dashboard != want {
 		t.Fatalf("the server printed the dashboard at %q, want %q", srv.dashboard, want)
 	}
-	// A 429 for the overview's "at their rate limit" table: the demo token
-	// allows 5 requests a minute.
+	// 429s for the overview's "at their rate limit" table: the demo token
+	// allows 5 requests a minute, so of these 7 the last 2 are refused.
 	for i := 0; i < 6; i++ {
 		apiGet(t, srv.base+"/api/products", srv.limited)
 	}
@@ -526,9 +556,22 @@ func TestDashboard(t *testing.T) {
 
 	// The overview: totals, top lists, the 429s, the expiring token.
 	b.do("open the overview", chromedp.Click(chromedp.CSS(`#nav a[href="#/overview"]`)), chromedp.WaitVisible(chromedp.ID("limited-title")))
+	// The 429 counts are the server's exact ones (rate_limited_tokens):
+	// 2 refused of the demo token's 7 requests.
 	b.retryUntil("overview data", chromedp.Reload(),
 		`(() => { const l = document.querySelector('[aria-labelledby="limited-title"] table'); const e = document.querySelector('[aria-labelledby="expiring-title"] table');
-		  return !!l && l.textContent.includes('Demo - products only') && !!e && e.textContent.includes('E2E token'); })()`, 30*time.Second)
+		  if (!l || !e || !e.textContent.includes('E2E token')) return false;
+		  const row = [...l.querySelectorAll('tbody tr')].find((r) => r.textContent.includes('Demo - products only'));
+		  const cell = (label) => row?.querySelector('td[data-label="' + label + '"]')?.textContent;
+		  return !!row && cell('Limit') === '5/min' && cell('Refused (429)') === '2' && cell('Requests') === '7'; })()`, 30*time.Second)
+	// Three requests, none per token: the overview, the count of all
+	// tokens, and the active tokens expiring within 7 days.
+	if got := eval[[]string](b, "overview requests", `performance.getEntriesByType('resource').map((e) => e.name).filter((u) => u.includes('/api/api-tokens') && !u.includes('/ui/'))`); !overviewRequests(got) {
+		t.Errorf("the overview fetched %q; want /stats/overview, one ?limit=1 and one ?status=active&expires_before=… request, and no per-token usage", got)
+	}
+	if eval[bool](b, "no lower-bound note", `document.body.textContent.includes('most recent requests')`) {
+		t.Error("the overview still says its 429 counts come from recent requests")
+	}
 	b.screenshot("overview-1280x800")
 
 	// The list, searched by name.
@@ -607,6 +650,21 @@ func TestDashboard(t *testing.T) {
 	b.waitFor("disabled only", `(() => { const rows = document.querySelectorAll('table.tokens tbody tr'); return rows.length === 1 && rows[0].textContent.includes('Demo - all endpoints') && rows[0].textContent.includes('Disabled'); })()`, 15*time.Second)
 	b.retryUntil("filter expired", chromedp.SetValue(chromedp.ID("token-status"), "expired"),
 		`(() => { const rows = document.querySelectorAll('table.tokens tbody tr'); return rows.length === 1 && rows[0].textContent.includes('Soon expired') && rows[0].textContent.includes('Expired') && location.hash.includes('status=expired'); })()`, 20*time.Second)
+	// The server filters and pages: one page of 20 per request, never every
+	// token.
+	lists := eval[[]string](b, "list requests", `performance.getEntriesByType('resource').map((e) => e.name).filter((u) => /\/api\/api-tokens\/?\?/.test(u))`)
+	var sawExpired bool
+	for _, u := range lists {
+		sawExpired = sawExpired || strings.Contains(u, "status=expired") && strings.Contains(u, "limit=20")
+		if strings.Contains(u, "limit=100") || strings.Contains(u, "active=true") {
+			t.Errorf("the list fetched %s: want the server's status filter and paging", u)
+		}
+	}
+	if !sawExpired {
+		t.Errorf("no GET /?status=expired&limit=20 among the list's requests %q", lists)
+	}
+	b.do("filter active", chromedp.SetValue(chromedp.ID("token-status"), "active"))
+	b.waitFor("active only, paged by the server", `document.querySelector('.summary').textContent.includes('1–20 of 23') && document.querySelector('.pager').textContent.includes('Page 1 of 2')`, 15*time.Second)
 
 	// The form's validation accepts what the server accepts.
 	checkValidationParity(t, b, srv.base)

@@ -47,17 +47,3 @@ export function createApi(base, secret, onUnauthorized) {
     return data;
   };
 }
-
-// fetchAllTokens pages through GET / (100 at a time, at most max tokens)
-// and returns {tokens, total}.
-export async function fetchAllTokens(request, query, signal, max = 5000) {
-  const tokens = [];
-  let total = 0;
-  for (let offset = 0; offset < max; offset += 100) {
-    const page = await request('GET', '', { query: { ...query, limit: 100, offset }, signal });
-    tokens.push(...page.tokens);
-    total = page.total;
-    if (page.tokens.length < 100 || tokens.length >= total) break;
-  }
-  return { tokens, total };
-}

@@ -9,7 +9,8 @@
 // on the way out, so a caller changing the token it passed or got never
 // changes the store. All times are stored and returned in UTC. ListTokens
 // matches Search against the name after strings.ToLower on both sides (a
-// plain substring: '%' and '_' are not wildcards).
+// plain substring: '%' and '_' are not wildcards), Status against
+// Token.Status(opts.Now) and ExpiresBefore against ExpiresAt.Before.
 //
 // # Rotation and audit
 //
@@ -34,8 +35,9 @@
 //   - an all-time request counter (TokenStats.TotalRequests);
 //   - hourly rollups per (UTC hour, endpoint, method): request count,
 //     successful count and summed response time, the same rollups the
-//     PostgreSQL store keeps; HourlyUsage, EndpointUsage, Overview and
-//     TokenStats are computed from them only;
+//     PostgreSQL store keeps, and per UTC hour the count of 429 responses;
+//     HourlyUsage, EndpointUsage, Overview and TokenStats are computed from
+//     them only;
 //   - raw events, for RecentRequests only, in a compact per-token ring buffer
 //     (time, status, response time, path, method, client IP, user agent;
 //     the request and response sizes and the route are not kept because no
@@ -72,6 +74,11 @@
 //   - TopTokens are the tokens with requests in the range, by requests
 //     descending then id ascending, capped at q.EffectiveLimit(); Name is the
 //     token's current name.
+//   - RateLimitedTokens are the tokens with at least one request in the
+//     range whose status was 429 (apitoken.RateLimited), by those requests
+//     descending then id ascending, capped at q.EffectiveLimit(); Name and
+//     RateLimit are the token's current ones, Requests all its requests in
+//     the range. TopTokens carry the same 429 count.
 //   - Overview.ActiveTokens counts tokens with Active set that are not expired
 //     at q.To: ExpiresAt == nil || ExpiresAt.After(q.To).
 //   - Averages are apitoken.AvgMillis(summed response time, requests).

@@ -189,9 +189,17 @@ func (s *Store) GetTokenByHash(ctx context.Context, hash apitoken.Hash) (*apitok
 
 // ListTokens returns copies of the tokens matching opts, highest id first,
 // and how many match before paging. A negative Limit or Offset counts as 0.
+// Status is judged at opts.Now (time.Now() when zero).
 func (s *Store) ListTokens(ctx context.Context, opts apitoken.ListOptions) ([]*apitoken.Token, int, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
+	}
+	if err := apitoken.CheckStatus(opts.Status); err != nil {
+		return nil, 0, err
+	}
+	var now time.Time
+	if opts.Status != "" {
+		now = opts.StatusAt(time.Now)
 	}
 	search := strings.ToLower(opts.Search)
 	s.mu.RLock()
@@ -202,7 +210,9 @@ func (s *Store) ListTokens(ctx context.Context, opts apitoken.ListOptions) ([]*a
 		t := s.tokens[s.ids[i]].tok
 		if opts.Active != nil && t.Active != *opts.Active ||
 			opts.UserID != "" && t.UserID != opts.UserID ||
-			search != "" && !strings.Contains(strings.ToLower(t.Name), search) {
+			search != "" && !strings.Contains(strings.ToLower(t.Name), search) ||
+			opts.Status != "" && t.Status(now) != opts.Status ||
+			opts.ExpiresBefore != nil && (t.ExpiresAt == nil || !t.ExpiresAt.Before(*opts.ExpiresBefore)) {
 			continue
 		}
 		total++

@@ -39,8 +39,9 @@ type epKey struct{ endpoint, method string }
 
 // hourBucket is one token's rollups for one UTC hour.
 type hourBucket struct {
-	all counts            // every endpoint
-	eps map[epKey]*counts // per endpoint and method
+	all     counts            // every endpoint
+	limited int64             // requests answered 429
+	eps     map[epKey]*counts // per endpoint and method
 }
 
 // rawEvent is the compact form of a kept event: what RecentRequests reads.
@@ -115,6 +116,9 @@ func (s *Store) record(u *tokenUsage, ev *apitoken.Event) {
 		u.hours[h] = b
 	}
 	b.all.add(ev.StatusCode, ev.ResponseTime)
+	if apitoken.RateLimited(ev.StatusCode) {
+		b.limited++
+	}
 	k := epKey{endpoint: ev.Route, method: ev.Method}
 	if k.endpoint == "" {
 		k.endpoint = ev.Endpoint
@@ -321,15 +325,21 @@ func (s *Store) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overv
 	lo, hi := bucketRange(q)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	res := &apitoken.Overview{TopTokens: []apitoken.TopToken{}, TopEndpoints: []apitoken.EndpointUsage{}}
+	res := &apitoken.Overview{
+		TopTokens:         []apitoken.TopToken{},
+		TopEndpoints:      []apitoken.EndpointUsage{},
+		RateLimitedTokens: []apitoken.RateLimitedToken{},
+	}
 	var all counts
 	eps := make(map[epKey]*counts)
 	type tokenCounts struct {
-		id   int64
-		name string
-		c    counts
+		id        int64
+		name      string
+		rateLimit int
+		c         counts
+		limited   int64
 	}
-	var tops []tokenCounts
+	var tops, limited []tokenCounts
 	for id, e := range s.tokens {
 		t := e.tok
 		if t.Active && (t.ExpiresAt == nil || t.ExpiresAt.After(q.To)) {
@@ -338,16 +348,20 @@ func (s *Store) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overv
 		if e.usage == nil {
 			continue
 		}
-		var tc counts
+		tc := tokenCounts{id: id, name: t.Name, rateLimit: t.RateLimit}
 		for h, b := range e.usage.hours {
 			if h >= lo && h < hi {
-				tc.merge(&b.all)
+				tc.c.merge(&b.all)
+				tc.limited += b.limited
 				addEndpoints(eps, b)
 			}
 		}
-		if tc.n > 0 {
-			all.merge(&tc)
-			tops = append(tops, tokenCounts{id: id, name: t.Name, c: tc})
+		if tc.c.n > 0 {
+			all.merge(&tc.c)
+			tops = append(tops, tc)
+		}
+		if tc.limited > 0 {
+			limited = append(limited, tc)
 		}
 	}
 	res.Overview.TotalRequests = all.n
@@ -364,7 +378,21 @@ func (s *Store) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overv
 		tops = tops[:limit]
 	}
 	for _, t := range tops {
-		res.TopTokens = append(res.TopTokens, apitoken.TopToken{ID: t.id, Name: t.name, Requests: t.c.n, AvgResponseTime: apitoken.AvgMillis(t.c.sum, t.c.n)})
+		res.TopTokens = append(res.TopTokens, apitoken.TopToken{ID: t.id, Name: t.name, Requests: t.c.n,
+			AvgResponseTime: apitoken.AvgMillis(t.c.sum, t.c.n), RateLimitedRequests: t.limited})
+	}
+	slices.SortFunc(limited, func(a, b tokenCounts) int {
+		if c := cmp.Compare(b.limited, a.limited); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	if len(limited) > limit {
+		limited = limited[:limit]
+	}
+	for _, t := range limited {
+		res.RateLimitedTokens = append(res.RateLimitedTokens, apitoken.RateLimitedToken{TokenID: t.id, Name: t.name,
+			RateLimit: t.rateLimit, RateLimitedRequests: t.limited, Requests: t.c.n})
 	}
 	res.TopEndpoints = endpointList(eps, limit)
 	return res, nil

@@ -135,14 +135,19 @@ func (s *Store) each(ctx context.Context, query string, args []any, f func(*sql.
 
 // Overview reports every token's requests in q from the hourly rollup, by the
 // rules in the package documentation of store/memory. ActiveTokens counts
-// active tokens not expired at q.To.
+// active tokens not expired at q.To. RateLimitedTokens read the per-token
+// rollup's rate_limited column (migration 0006).
 func (s *Store) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overview, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	limit := q.EffectiveLimit()
 	lo, hi := bucketRange(q)
-	res := &apitoken.Overview{TopTokens: []apitoken.TopToken{}, TopEndpoints: []apitoken.EndpointUsage{}}
+	res := &apitoken.Overview{
+		TopTokens:         []apitoken.TopToken{},
+		TopEndpoints:      []apitoken.EndpointUsage{},
+		RateLimitedTokens: []apitoken.RateLimitedToken{},
+	}
 	fail := func(op string, err error) (*apitoken.Overview, error) {
 		return nil, wrapErr(ctx, "overview: "+op, err)
 	}
@@ -162,7 +167,7 @@ func (s *Store) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overv
 			t     apitoken.TopToken
 			sumUS int64
 		)
-		if err := rows.Scan(&t.ID, &t.Name, &t.Requests, &sumUS); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Requests, &sumUS, &t.RateLimitedRequests); err != nil {
 			return err
 		}
 		t.AvgResponseTime = avg(sumUS, t.Requests)
@@ -174,6 +179,17 @@ func (s *Store) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overv
 	}
 	if res.TopEndpoints, err = s.endpointList(ctx, s.q.topEndpoints, lo, hi, limit); err != nil {
 		return fail("top endpoints", err)
+	}
+	err = s.each(ctx, s.q.rateLimited, []any{lo, hi, limit}, func(rows *sql.Rows) error {
+		var t apitoken.RateLimitedToken
+		if err := rows.Scan(&t.TokenID, &t.Name, &t.RateLimit, &t.RateLimitedRequests, &t.Requests); err != nil {
+			return err
+		}
+		res.RateLimitedTokens = append(res.RateLimitedTokens, t)
+		return nil
+	})
+	if err != nil {
+		return fail("rate-limited tokens", err)
 	}
 	return res, nil
 }

@@ -65,7 +65,7 @@ func migrations() ([]migration, error) {
 
 // SchemaVersion is the schema version this package's Migrate brings the
 // database to.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // Migrate creates or upgrades the tables to SchemaVersion. It runs in one
 // transaction holding a transaction-scoped advisory lock on a fixed key, so

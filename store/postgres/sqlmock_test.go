@@ -249,7 +249,7 @@ func TestMockRecordUsageSkipsDeletedTokens(t *testing.T) {
 	prep.ExpectExec().WithArgs().WillReturnResult(driver.RowsAffected(2))
 	mock.ExpectExec(`INSERT INTO "s1"\.api_token_usage_hourly AS h .* FROM unnest\(.*\) ON CONFLICT \(token_id, hour, endpoint, method\) DO UPDATE SET`).
 		WithArgs("{1,1}", `{"2025-01-15T10:00:00Z","2025-01-15T10:00:00Z"}`, `{"/products","/products/{id}"}`, `{"GET","GET"}`,
-			"{1,1}", "{0,1}", "{1,0}", "{2000,1500}", "{2000,1500}", "{0,10}", "{0,20}").
+			"{1,1}", "{0,1}", "{1,0}", "{2000,1500}", "{2000,1500}", "{0,10}", "{0,20}", "{0,0}").
 		WillReturnResult(driver.RowsAffected(2))
 	mock.ExpectExec(`UPDATE "s1"\.api_tokens AS t SET last_used_at = u\.at\s+FROM unnest`).
 		WithArgs("{1}", `{"2025-01-15T10:30:01.123456Z"}`).

@@ -59,6 +59,7 @@ type queries struct {
 	copyUsage, rollup                                 string
 	hourly, endpoints, recent                         string
 	totals, topTokens, topEndpoints, stats, prune     string
+	rateLimited                                       string
 }
 
 func newQueries(n names) queries {
@@ -93,17 +94,19 @@ func newQueries(n names) queries {
 			SELECT id, pg_current_xact_id()::text FROM live`,
 		copyUsage: `COPY ` + n.usage + ` (token_id, endpoint, route, method, status_code, response_time_us,
 			request_size, response_size, ip_address, user_agent, created_at) FROM STDIN`,
-		// One statement adds the batch to the three rollups. The
+		// One statement adds the batch to the three rollups ($12, the 429
+		// count, only to the per-token one). The
 		// data-modifying WITH clauses run after the main INSERT, each
 		// locking its rows in key order, so concurrent writers take their
 		// locks in one order.
 		rollup: `WITH by_token AS (
 				INSERT INTO ` + n.tokenHourly + ` AS x (token_id, hour, requests, successes, failures,
-					sum_response_us, max_response_us, sum_request_bytes, sum_response_bytes)
-				SELECT token_id, hour, sum(requests), sum(successes), sum(failures), sum(sum_us), max(max_us), sum(req), sum(resp)
+					sum_response_us, max_response_us, sum_request_bytes, sum_response_bytes, rate_limited)
+				SELECT token_id, hour, sum(requests), sum(successes), sum(failures), sum(sum_us), max(max_us), sum(req), sum(resp),
+					sum(limited)
 				FROM unnest($1::bigint[], $2::timestamptz[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
-					$9::bigint[], $10::bigint[], $11::bigint[])
-					AS b(token_id, hour, requests, successes, failures, sum_us, max_us, req, resp)
+					$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
+					AS b(token_id, hour, requests, successes, failures, sum_us, max_us, req, resp, limited)
 				GROUP BY token_id, hour ORDER BY token_id, hour
 				ON CONFLICT (token_id, hour) DO UPDATE SET
 					requests = x.requests + EXCLUDED.requests,
@@ -112,7 +115,8 @@ func newQueries(n names) queries {
 					sum_response_us = x.sum_response_us + EXCLUDED.sum_response_us,
 					max_response_us = GREATEST(x.max_response_us, EXCLUDED.max_response_us),
 					sum_request_bytes = x.sum_request_bytes + EXCLUDED.sum_request_bytes,
-					sum_response_bytes = x.sum_response_bytes + EXCLUDED.sum_response_bytes
+					sum_response_bytes = x.sum_response_bytes + EXCLUDED.sum_response_bytes,
+					rate_limited = x.rate_limited + EXCLUDED.rate_limited
 			), by_endpoint AS (
 				INSERT INTO ` + n.endpointHourly + ` AS y (hour, endpoint, method, requests, successes, failures,
 					sum_response_us, sum_request_bytes, sum_response_bytes)
@@ -152,9 +156,15 @@ func newQueries(n names) queries {
 		totals: `SELECT (SELECT count(*) FROM ` + n.tokens + ` WHERE active AND (expires_at IS NULL OR expires_at > $3)),
 				COALESCE(sum(requests), 0)::bigint, COALESCE(sum(successes), 0)::bigint, COALESCE(sum(sum_response_us), 0)::bigint
 			FROM ` + n.tokenHourly + ` WHERE hour >= $1 AND hour < $2`,
-		topTokens: `SELECT h.token_id, t.name, sum(h.requests)::bigint AS n, sum(h.sum_response_us)::bigint
+		topTokens: `SELECT h.token_id, t.name, sum(h.requests)::bigint AS n, sum(h.sum_response_us)::bigint,
+				sum(h.rate_limited)::bigint
 			FROM ` + n.tokenHourly + ` h JOIN ` + n.tokens + ` t ON t.id = h.token_id
 			WHERE h.hour >= $1 AND h.hour < $2 GROUP BY h.token_id, t.name ORDER BY n DESC, h.token_id LIMIT $3`,
+		// The same rows as topTokens; HAVING keeps the tokens with a 429.
+		rateLimited: `SELECT h.token_id, t.name, t.rate_limit, sum(h.rate_limited)::bigint AS n, sum(h.requests)::bigint
+			FROM ` + n.tokenHourly + ` h JOIN ` + n.tokens + ` t ON t.id = h.token_id
+			WHERE h.hour >= $1 AND h.hour < $2 GROUP BY h.token_id, t.name, t.rate_limit HAVING sum(h.rate_limited) > 0
+			ORDER BY n DESC, h.token_id LIMIT $3`,
 		// Rows of deleted tokens are subtracted (and removed at zero) by
 		// a trigger; HAVING keeps a sum of zero out all the same.
 		topEndpoints: `SELECT endpoint, method, sum(requests)::bigint AS n, sum(sum_response_us)::bigint FROM ` + n.endpointHourly + `
@@ -348,9 +358,14 @@ func (s *Store) GetTokenByHash(ctx context.Context, hash apitoken.Hash) (*apitok
 // ListTokens returns the tokens matching opts, highest id first, and how many
 // match before paging. Search matches a substring of the name after lower()
 // on both sides ('%' and '_' are not wildcards). A negative Limit or Offset
-// counts as 0.
+// counts as 0. Status and ExpiresBefore are conditions of the same
+// statement (Status judged at opts.Now, time.Now() when zero), so paging and
+// the total count only the matching tokens.
 func (s *Store) ListTokens(ctx context.Context, opts apitoken.ListOptions) ([]*apitoken.Token, int, error) {
 	if err := s.check(ctx); err != nil {
+		return nil, 0, err
+	}
+	if err := apitoken.CheckStatus(opts.Status); err != nil {
 		return nil, 0, err
 	}
 	var (
@@ -369,6 +384,22 @@ func (s *Store) ListTokens(ctx context.Context, opts apitoken.ListOptions) ([]*a
 	}
 	if opts.UserID != "" {
 		where = append(where, "user_id = "+arg(opts.UserID))
+	}
+	if opts.Status != "" {
+		// A stored expiry x (whole microseconds) is at or before now
+		// exactly when x <= now truncated to the microsecond.
+		now := ts(opts.StatusAt(time.Now))
+		switch opts.Status {
+		case apitoken.StatusActive:
+			where = append(where, "active AND (expires_at IS NULL OR expires_at > "+arg(now)+")")
+		case apitoken.StatusDisabled:
+			where = append(where, "NOT active")
+		case apitoken.StatusExpired:
+			where = append(where, "active AND expires_at <= "+arg(now))
+		}
+	}
+	if opts.ExpiresBefore != nil {
+		where = append(where, "expires_at < "+arg(ceilMicro(*opts.ExpiresBefore)))
 	}
 	cond := ""
 	if len(where) > 0 {

@@ -34,6 +34,7 @@ type rollupSums struct {
 	requests, successes, failures int64
 	sumUS, maxUS                  int64
 	reqBytes, respBytes           int64
+	limited                       int64 // 429 responses
 }
 
 // RecordUsage stores the events in one transaction, all or none:
@@ -43,7 +44,10 @@ type rollupSums struct {
 //     the others silently, as ON DELETE CASCADE would have removed them;
 //  2. COPY writes the raw rows into api_token_usage;
 //  3. one INSERT ... ON CONFLICT DO UPDATE adds the batch, aggregated per
-//     (token, UTC hour, endpoint, method), to api_token_usage_hourly;
+//     (token, UTC hour, endpoint, method), to api_token_usage_hourly (and
+//     per token and hour, with the count of 429 responses, to
+//     api_token_usage_token_hourly; per hour, endpoint and method to
+//     api_token_usage_endpoint_hourly);
 //  4. one UPDATE moves each token's last_used_at to its latest event (never
 //     backwards).
 //
@@ -185,6 +189,9 @@ func (s *Store) RecordUsage(ctx context.Context, events []apitoken.Event) error 
 		} else {
 			r.failures++
 		}
+		if apitoken.RateLimited(ev.StatusCode) {
+			r.limited++
+		}
 		r.sumUS += us
 		r.maxUS = max(r.maxUS, us)
 		r.reqBytes += ev.RequestSize
@@ -216,18 +223,18 @@ func (s *Store) RecordUsage(ctx context.Context, events []apitoken.Event) error 
 		tokens                                   = make([]int64, n)
 		hours, endpoints, methods                = make([]string, n), make([]string, n), make([]string, n)
 		requests, successes, failures, sum, most = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		reqBytes, respBytes                      = make([]int64, n), make([]int64, n)
+		reqBytes, respBytes, limited             = make([]int64, n), make([]int64, n), make([]int64, n)
 	)
 	for i, k := range keys {
 		r := sums[k]
 		tokens[i], hours[i], endpoints[i], methods[i] = k.token, tsText(time.Unix(k.hour, 0)), k.endpoint, k.method
 		requests[i], successes[i], failures[i], sum[i], most[i] = r.requests, r.successes, r.failures, r.sumUS, r.maxUS
-		reqBytes[i], respBytes[i] = r.reqBytes, r.respBytes
+		reqBytes[i], respBytes[i], limited[i] = r.reqBytes, r.respBytes, r.limited
 	}
 	if _, err := tx.ExecContext(ctx, s.q.rollup,
 		pq.Int64Array(tokens), pq.StringArray(hours), pq.StringArray(endpoints), pq.StringArray(methods),
 		pq.Int64Array(requests), pq.Int64Array(successes), pq.Int64Array(failures), pq.Int64Array(sum),
-		pq.Int64Array(most), pq.Int64Array(reqBytes), pq.Int64Array(respBytes)); err != nil {
+		pq.Int64Array(most), pq.Int64Array(reqBytes), pq.Int64Array(respBytes), pq.Int64Array(limited)); err != nil {
 		return wrapErr(ctx, "record usage: rollup", err)
 	}
 

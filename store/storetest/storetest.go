@@ -16,6 +16,10 @@
 //     returned times are in UTC (Location() == time.UTC).
 //   - ListOptions.Search is a literal, case-insensitive substring: '%', '_'
 //     and '\' match only themselves.
+//   - ListOptions.Status is Token.Status at ListOptions.Now, judged exactly
+//     (an expiry at Now is expired, Now may carry nanoseconds);
+//     ExpiresBefore is strict and leaves out tokens that never expire;
+//     both filter before paging and total.
 //   - RecordUsage drops events of tokens that do not exist and stores the
 //     rest of the batch.
 //   - Reports never hold nil slices. TokenUsage of an unknown or deleted
@@ -58,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) apitoken.Store) {
 		{"Get", s.testGet},
 		{"Isolation", s.testIsolation},
 		{"List", s.testList},
+		{"ListStatus", s.testListStatus},
 		{"Update", s.testUpdate},
 		{"Delete", s.testDelete},
 		{"TouchTokens", s.testTouch},

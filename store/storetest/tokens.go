@@ -304,27 +304,90 @@ func (s suite) testList(t *testing.T) {
 		{"FilteredLastPage", apitoken.ListOptions{Active: yes, Limit: 4, Offset: 4}, []string{"Gamma", "Alpha key"}, 6},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			list, total, err := st.ListTokens(t.Context(), tc.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, tok := range list {
-				names = append(names, tok.Name)
-				if tok.ID != ids[tok.Name] {
-					t.Errorf("token %q has id %d, want %d", tok.Name, tok.ID, ids[tok.Name])
-				}
-			}
-			if !equalStrings(names, tc.want) || total != tc.total {
-				t.Errorf("ListTokens(%+v) = %q, total %d; want %q, total %d", tc.opts, names, total, tc.want, tc.total)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkList(t, st, ids, tc.opts, tc.want, tc.total) })
 	}
 	t.Run("Empty", func(t *testing.T) {
 		list, total, err := s.store(t).ListTokens(t.Context(), apitoken.ListOptions{})
 		if err != nil || len(list) != 0 || total != 0 {
 			t.Errorf("ListTokens on an empty store = %d tokens, total %d, %v; want none", len(list), total, err)
+		}
+	})
+}
+
+func (s suite) testListStatus(t *testing.T) {
+	st := s.store(t)
+	// now is t0. Created in this order: the newest-first order is the
+	// reverse.
+	specs := []struct {
+		name    string
+		active  bool
+		expires *time.Time
+	}{
+		{"live", true, nil},
+		{"soon", true, ptr(t0.Add(3 * 24 * time.Hour))},
+		{"later", true, ptr(t0.Add(10 * 24 * time.Hour))},
+		{"edge", true, ptr(t0)}, // expires exactly now: expired
+		{"past", true, ptr(t0.Add(-time.Hour))},
+		{"nearly", true, ptr(t0.Add(time.Microsecond))},
+		{"off", false, nil},
+		{"off expired", false, ptr(t0.Add(-time.Hour))},
+		{"off soon", false, ptr(t0.Add(2 * 24 * time.Hour))},
+	}
+	ids := map[string]int64{}
+	for _, sp := range specs {
+		tok := simpleToken(sp.name)
+		tok.Active, tok.ExpiresAt = sp.active, sp.expires
+		ids[sp.name] = create(t, st, tok, "list status "+sp.name)
+	}
+	active := []string{"nearly", "later", "soon", "live"}
+	week := t0.Add(7 * 24 * time.Hour)
+	tests := []struct {
+		name  string
+		opts  apitoken.ListOptions
+		want  []string
+		total int
+	}{
+		{"Active", apitoken.ListOptions{Status: apitoken.StatusActive, Now: t0}, active, 4},
+		{"Disabled", apitoken.ListOptions{Status: apitoken.StatusDisabled, Now: t0}, []string{"off soon", "off expired", "off"}, 3},
+		{"Expired", apitoken.ListOptions{Status: apitoken.StatusExpired, Now: t0}, []string{"past", "edge"}, 2},
+		{"NowInAnotherZone", apitoken.ListOptions{Status: apitoken.StatusExpired, Now: t0.In(zoneWest)}, []string{"past", "edge"}, 2},
+		// Now finer than a microsecond: the expiry at t0 is expired a
+		// nanosecond after t0, not a nanosecond before.
+		{"ExpiredNanosecondBefore", apitoken.ListOptions{Status: apitoken.StatusExpired, Now: t0.Add(-time.Nanosecond)}, []string{"past"}, 1},
+		{"ExpiredNanosecondAfter", apitoken.ListOptions{Status: apitoken.StatusExpired, Now: t0.Add(time.Nanosecond)}, []string{"past", "edge"}, 2},
+		{"ActiveNanosecondBefore", apitoken.ListOptions{Status: apitoken.StatusActive, Now: t0.Add(-time.Nanosecond)},
+			[]string{"nearly", "edge", "later", "soon", "live"}, 5},
+		{"ActiveAtNearly", apitoken.ListOptions{Status: apitoken.StatusActive, Now: t0.Add(time.Microsecond)}, []string{"later", "soon", "live"}, 3},
+		{"ExpiredLater", apitoken.ListOptions{Status: apitoken.StatusExpired, Now: t0.Add(5 * 24 * time.Hour)},
+			[]string{"nearly", "past", "edge", "soon"}, 4},
+		// Disabled wins over expired, as in Token.Status.
+		{"DisabledLater", apitoken.ListOptions{Status: apitoken.StatusDisabled, Now: t0.Add(365 * 24 * time.Hour)},
+			[]string{"off soon", "off expired", "off"}, 3},
+		{"ExpiresBefore", apitoken.ListOptions{ExpiresBefore: &week},
+			[]string{"off soon", "off expired", "nearly", "past", "edge", "soon"}, 6},
+		{"ExpiringWithin7Days", apitoken.ListOptions{Status: apitoken.StatusActive, Now: t0, ExpiresBefore: &week}, []string{"nearly", "soon"}, 2},
+		{"ExpiresBeforeIsStrict", apitoken.ListOptions{Status: apitoken.StatusActive, Now: t0, ExpiresBefore: ptr(t0.Add(10 * 24 * time.Hour))},
+			[]string{"nearly", "soon"}, 2},
+		{"ExpiresBeforeNanosecond", apitoken.ListOptions{Status: apitoken.StatusActive, Now: t0, ExpiresBefore: ptr(t0.Add(10*24*time.Hour + time.Nanosecond))},
+			[]string{"nearly", "later", "soon"}, 3},
+		{"ExpiresBeforeInAnotherZone", apitoken.ListOptions{ExpiresBefore: ptr(t0.Add(time.Microsecond).In(zoneEast))}, []string{"off expired", "past", "edge"}, 3},
+		{"ExpiresBeforeNone", apitoken.ListOptions{ExpiresBefore: ptr(t0.Add(-24 * time.Hour))}, nil, 0},
+		{"WithActive", apitoken.ListOptions{Status: apitoken.StatusExpired, Now: t0, Active: ptr(true)}, []string{"past", "edge"}, 2},
+		{"ContradictsActive", apitoken.ListOptions{Status: apitoken.StatusDisabled, Now: t0, Active: ptr(true)}, nil, 0},
+		{"WithSearch", apitoken.ListOptions{Status: apitoken.StatusDisabled, Now: t0, Search: "SOON"}, []string{"off soon"}, 1},
+		{"Page", apitoken.ListOptions{Status: apitoken.StatusActive, Now: t0, Limit: 2, Offset: 1}, active[1:3], 4},
+		{"LastPage", apitoken.ListOptions{Status: apitoken.StatusActive, Now: t0, Limit: 3, Offset: 3}, active[3:], 4},
+		{"PagePastEnd", apitoken.ListOptions{Status: apitoken.StatusActive, Now: t0, ExpiresBefore: &week, Limit: 5, Offset: 5}, nil, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { checkList(t, st, ids, tc.opts, tc.want, tc.total) })
+	}
+	t.Run("InvalidStatus", func(t *testing.T) {
+		for _, status := range []string{"bogus", "Active", "all", " active"} {
+			list, _, err := st.ListTokens(t.Context(), apitoken.ListOptions{Status: status, Now: t0})
+			if !errors.Is(err, apitoken.ErrInvalidInput) || len(list) != 0 {
+				t.Errorf("ListTokens(Status %q) = %d tokens, %v; want an error matching ErrInvalidInput", status, len(list), err)
+			}
 		}
 	})
 }
@@ -624,5 +687,25 @@ func (s suite) testConcurrentCreate(t *testing.T) {
 		if list[i].ID >= list[i-1].ID {
 			t.Fatalf("ListTokens not newest first: id %d after id %d", list[i].ID, list[i-1].ID)
 		}
+	}
+}
+
+// checkList checks that ListTokens(opts) returns the tokens named want, in
+// that order, with their ids, and total.
+func checkList(t *testing.T, st apitoken.Store, ids map[string]int64, opts apitoken.ListOptions, want []string, wantTotal int) {
+	t.Helper()
+	list, total, err := st.ListTokens(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tok := range list {
+		names = append(names, tok.Name)
+		if tok.ID != ids[tok.Name] {
+			t.Errorf("token %q has id %d, want %d", tok.Name, tok.ID, ids[tok.Name])
+		}
+	}
+	if !equalStrings(names, want) || total != wantTotal {
+		t.Errorf("ListTokens(%+v) = %q, total %d; want %q, total %d", opts, names, total, want, wantTotal)
 	}
 }

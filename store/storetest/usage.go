@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -184,7 +185,7 @@ func checkOverview(t *testing.T, what string, want, got *apitoken.Overview) {
 		return
 	}
 	var d []string
-	if got.TopTokens == nil || got.TopEndpoints == nil {
+	if got.TopTokens == nil || got.TopEndpoints == nil || got.RateLimitedTokens == nil {
 		d = append(d, "a nil slice: want empty slices, not nil")
 	}
 	if got.Overview != want.Overview {
@@ -192,6 +193,7 @@ func checkOverview(t *testing.T, what string, want, got *apitoken.Overview) {
 	}
 	d = append(d, listDiff("TopTokens", want.TopTokens, got.TopTokens)...)
 	d = append(d, listDiff("TopEndpoints", want.TopEndpoints, got.TopEndpoints)...)
+	d = append(d, listDiff("RateLimitedTokens", want.RateLimitedTokens, got.RateLimitedTokens)...)
 	if len(d) > 0 {
 		t.Errorf("%s:\n\t%s", what, strings.Join(d, "\n\t"))
 	}
@@ -220,6 +222,7 @@ func (s suite) testUsage(t *testing.T) {
 		{"TokenUsage", s.testTokenUsage},
 		{"Overview", s.testOverview},
 		{"TopTokensTie", s.testTopTokensTie},
+		{"RateLimited", s.testRateLimited},
 		{"DefaultLimit", s.testDefaultLimit},
 		{"TokenStats", s.testTokenStats},
 		{"NoUsage", s.testNoUsage},
@@ -452,6 +455,142 @@ func (s suite) testTopTokensTie(t *testing.T) {
 		TopEndpoints: []eu{{Endpoint: "/t", Method: "GET", Requests: 7, AvgResponseTime: 1}},
 	}
 	checkOverview(t, "Overview", &want, got)
+}
+
+// testRateLimited checks Overview's RateLimitedTokens and TopTokens'
+// RateLimitedRequests: 429 responses counted per token and UTC hour.
+func (s suite) testRateLimited(t *testing.T) {
+	st, us := s.usageStore(t)
+	// Names in the reverse order of the ids, so that a tie broken by name
+	// or by recording order shows.
+	ids := map[string]int64{}
+	for _, sp := range []struct {
+		key, name string
+		limit     int
+	}{{"P", "Yankee", 5}, {"Q", "Xray", 10}, {"R", "Whiskey", 20}, {"S", "Victor", 100}, {"T", "Uniform", 1}} {
+		tok := simpleToken(sp.name)
+		tok.RateLimit = sp.limit
+		ids[sp.key] = create(t, st, tok, "rate limited "+sp.key)
+	}
+	ev := func(key string, at time.Time, status int) apitoken.Event {
+		return apitoken.Event{TokenID: ids[key], Endpoint: "/r", Method: "GET", StatusCode: status, ResponseTime: time.Millisecond, Time: at}
+	}
+	n := func(k int, e apitoken.Event) []apitoken.Event {
+		out := make([]apitoken.Event, k)
+		for i := range out {
+			out[i] = e
+		}
+		return out
+	}
+	// Per token and hour (429s / requests):
+	//
+	//	     hour 0   hour 1   hour 2
+	//	P    3 / 5    1 / 1
+	//	Q             2 / 3    2 / 2
+	//	R    2 / 2
+	//	S    0 / 11
+	//	T    9 / 9             (deleted below)
+	//
+	// The same token and hour are split across the two batches, and some
+	// times are in other zones or at an hour's edges.
+	batches := [][]apitoken.Event{
+		slices.Concat(
+			n(2, ev("P", hour(0).Add(time.Minute), 429)),
+			[]apitoken.Event{ev("P", hour(1).Add(-time.Microsecond).In(zoneWest), 200)},
+			n(2, ev("Q", hour(2), 429)),
+			n(9, ev("T", hour(0).Add(30*time.Minute), 429)),
+			n(10, ev("S", hour(0).Add(10*time.Minute), 200)),
+			[]apitoken.Event{ev("S", hour(0).Add(11*time.Minute), 500)},
+			n(2, ev("Q", hour(1).Add(5*time.Minute).In(zoneEast), 429)),
+		),
+		slices.Concat(
+			n(2, ev("R", hour(0).Add(59*time.Minute), 429)),
+			[]apitoken.Event{
+				ev("P", hour(0), 429),
+				ev("P", hour(0).Add(2*time.Minute), 200),
+				ev("P", hour(1).Add(59*time.Minute), 429),
+				ev("Q", hour(1).Add(6*time.Minute), 200),
+				ev("P", hour(3), 200), // outside every range below but the wide one
+			},
+		),
+	}
+	for _, b := range batches {
+		if err := us.RecordUsage(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type rl = apitoken.RateLimitedToken
+	p := rl{TokenID: ids["P"], Name: "Yankee", RateLimit: 5}
+	q := rl{TokenID: ids["Q"], Name: "Xray", RateLimit: 10}
+	r := rl{TokenID: ids["R"], Name: "Whiskey", RateLimit: 20}
+	tt := rl{TokenID: ids["T"], Name: "Uniform", RateLimit: 1}
+	with := func(x rl, limited, requests int64) rl {
+		x.RateLimitedRequests, x.Requests = limited, requests
+		return x
+	}
+	check := func(t *testing.T, q apitoken.Query, want []rl) *apitoken.Overview {
+		t.Helper()
+		got, err := us.Overview(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.RateLimitedTokens == nil {
+			t.Error("RateLimitedTokens is nil, want an empty slice")
+		}
+		if d := listDiff("RateLimitedTokens", want, got.RateLimitedTokens); len(d) > 0 {
+			t.Errorf("Overview(%v .. %v, limit %d):\n\t%s", q.From, q.To, q.Limit, strings.Join(d, "\n\t"))
+		}
+		return got
+	}
+	t.Run("TopTokens", func(t *testing.T) {
+		got := check(t, apitoken.Query{From: hour(0), To: hour(3)},
+			[]rl{with(tt, 9, 9), with(p, 4, 6), with(q, 4, 5), with(r, 2, 2)})
+		top := func(key, name string, requests, limited int64) apitoken.TopToken {
+			return apitoken.TopToken{ID: ids[key], Name: name, Requests: requests, AvgResponseTime: 1, RateLimitedRequests: limited}
+		}
+		want := []apitoken.TopToken{
+			top("S", "Victor", 11, 0), top("T", "Uniform", 9, 9), top("P", "Yankee", 6, 4),
+			top("Q", "Xray", 5, 4), top("R", "Whiskey", 2, 2),
+		}
+		if d := listDiff("TopTokens", want, got.TopTokens); len(d) > 0 {
+			t.Errorf("Overview:\n\t%s", strings.Join(d, "\n\t"))
+		}
+	})
+	if err := st.DeleteToken(t.Context(), ids["T"]); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		q    apitoken.Query
+		want []rl
+	}{
+		// P and Q tie at 4: the lower id first.
+		{"AllHours", apitoken.Query{From: hour(0), To: hour(3)}, []rl{with(p, 4, 6), with(q, 4, 5), with(r, 2, 2)}},
+		{"Limit2", apitoken.Query{From: hour(0), To: hour(3), Limit: 2}, []rl{with(p, 4, 6), with(q, 4, 5)}},
+		{"Limit1", apitoken.Query{From: hour(0), To: hour(3), Limit: 1}, []rl{with(p, 4, 6)}},
+		{"WideRange", apitoken.Query{From: hour(-48), To: hour(48)}, []rl{with(p, 4, 7), with(q, 4, 5), with(r, 2, 2)}},
+		// Q and R tie at 2.
+		{"Hours0And1", apitoken.Query{From: hour(0), To: hour(2)}, []rl{with(p, 4, 6), with(q, 2, 3), with(r, 2, 2)}},
+		{"Hour0", apitoken.Query{From: hour(0), To: hour(1)}, []rl{with(p, 3, 5), with(r, 2, 2)}},
+		{"Hour1", apitoken.Query{From: hour(1), To: hour(2)}, []rl{with(q, 2, 3), with(p, 1, 1)}},
+		// Hour-granular: a bucket overlapping the range counts whole.
+		{"MidHourBounds", apitoken.Query{From: hour(1).Add(30 * time.Minute), To: hour(1).Add(31 * time.Minute)}, []rl{with(q, 2, 3), with(p, 1, 1)}},
+		{"ToAtHourStart", apitoken.Query{From: hour(1).Add(-time.Microsecond), To: hour(2)}, []rl{with(p, 4, 6), with(q, 2, 3), with(r, 2, 2)}},
+		{"NanosecondAfterHourStart", apitoken.Query{From: hour(2), To: hour(2).Add(time.Nanosecond)}, []rl{with(q, 2, 2)}},
+		{"NoneInRange", apitoken.Query{From: hour(3), To: hour(4)}, []rl{}},
+		{"BeforeAll", apitoken.Query{From: hour(-2), To: hour(0)}, []rl{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { check(t, tc.q, tc.want) })
+	}
+	t.Run("CurrentNameAndLimit", func(t *testing.T) {
+		if _, err := st.UpdateToken(t.Context(), ids["R"], apitoken.Update{Name: apitoken.Set("Whiskey 2"), RateLimit: apitoken.Set(0)}, t0); err != nil {
+			t.Fatal(err)
+		}
+		r2 := r
+		r2.Name, r2.RateLimit = "Whiskey 2", 0
+		check(t, apitoken.Query{From: hour(0), To: hour(1)}, []rl{with(p, 3, 5), with(r2, 2, 2)})
+	})
 }
 
 func (s suite) testDefaultLimit(t *testing.T) {

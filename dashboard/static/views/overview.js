@@ -1,13 +1,14 @@
 // Every token's usage: totals, success and failure, top tokens and
 // endpoints, tokens refused for their rate limit, tokens expiring soon.
 import { h, replace } from '../dom.js';
-import { fetchAllTokens } from '../api.js';
 import { num, millis, percent, rateLimit, expiry, ago } from '../format.js';
-import { badge, errorBox, loading, rangePicker, table, td, timeEl } from '../ui.js';
+import { errorBox, loading, rangePicker, table, td, timeEl } from '../ui.js';
 import { ratioBar, meterBar } from '../chart.js';
 import { stat } from './detail.js';
 
 const DAY = 86400 * 1000;
+// At most this many expiring tokens are listed (GET / caps a page at 100).
+const EXPIRING = 100;
 
 export function overviewView(ctx) {
   let days = [1, 7, 30].includes(Number(ctx.params.get('days'))) ? Number(ctx.params.get('days')) : 7;
@@ -15,7 +16,7 @@ export function overviewView(ctx) {
   const totals = h('div', null, loading());
   const tops = h('div', { class: 'two-col' });
   const limited = h('div', null, loading());
-  const expiring = h('div', null, loading());
+  const expiringBox = h('div', null, loading());
   ctx.main.append(
     h('div', { class: 'page-head' },
       h('h1', { tabindex: '-1' }, 'Overview'),
@@ -25,11 +26,11 @@ export function overviewView(ctx) {
     h('div', { class: 'two-col' },
       h('section', { class: 'section', 'aria-labelledby': 'limited-title' },
         h('h2', { id: 'limited-title' }, 'Tokens at their rate limit'),
-        h('p', { class: 'hint' }, 'Tokens whose requests were refused with 429 in the range, counted in each busy token’s 50 most recent requests.'),
+        h('p', { class: 'hint' }, 'Tokens whose requests were answered 429 Too Many Requests in the range, most refusals first.'),
         limited),
       h('section', { class: 'section', 'aria-labelledby': 'expiring-title' },
         h('h2', { id: 'expiring-title' }, 'Expiring within 7 days'),
-        expiring)));
+        expiringBox)));
 
   let seq = 0;
   let ctl = null;
@@ -39,25 +40,30 @@ export function overviewView(ctx) {
     ctl = new AbortController();
     const signal = AbortSignal.any([ctx.signal, ctl.signal]);
     totals.setAttribute('aria-busy', 'true');
+    // Read the clock once: the expiring query and the "in 3 days" texts
+    // agree.
+    const now = Date.now();
     let ov;
     let all;
+    let soon;
     try {
-      [ov, all] = await Promise.all([
+      [ov, all, soon] = await Promise.all([
         ctx.api('GET', '/stats/overview', { query: { days }, signal }),
-        fetchAllTokens(ctx.api, {}, signal),
+        // Only the total of every token is needed.
+        ctx.api('GET', '', { query: { limit: 1 }, signal }),
+        ctx.api('GET', '', { query: { status: 'active', expires_before: new Date(now + 7 * DAY).toISOString(), limit: EXPIRING }, signal }),
       ]);
     } catch (err) {
       if (err.name === 'AbortError' || mine !== seq) return;
       replace(totals, err.status === 501 ? h('p', { class: 'muted' }, 'Usage analytics are not enabled on this server.') : errorBox(err));
       replace(tops);
       replace(limited);
-      replace(expiring);
+      replace(expiringBox);
       return;
     } finally {
       if (mine === seq) totals.removeAttribute('aria-busy');
     }
     if (mine !== seq) return;
-    const byId = new Map(all.tokens.map((t) => [t.id, t]));
     const o = ov.overview;
     const range = days === 1 ? 'the last 24 hours' : `the last ${days} days`;
     replace(totals,
@@ -79,7 +85,7 @@ export function overviewView(ctx) {
           label: 'Top tokens',
           head: [['Token'], ['Requests', 'num'], ['Avg response', 'num']],
           rows: ov.top_tokens.slice(0, 10).map((t) => h('tr', null,
-            td('Token', [byId.has(t.id) ? h('a', { href: `#/tokens/${t.id}` }, t.name) : t.name, meterBar(t.requests, maxTok)], 'wide'),
+            td('Token', [h('a', { href: `#/tokens/${t.id}` }, t.name), meterBar(t.requests, maxTok)], 'wide'),
             td('Requests', num(t.requests), 'num'),
             td('Avg response', millis(t.avg_response_time), 'num'))),
           empty: `No requests in ${range}.`,
@@ -96,58 +102,30 @@ export function overviewView(ctx) {
           empty: `No requests in ${range}.`,
         })));
 
-    const now = Date.now();
-    const soon = all.tokens
-      .filter((t) => t.active && t.expires_at && new Date(t.expires_at).getTime() > now && new Date(t.expires_at).getTime() - now <= 7 * DAY)
-      .sort((a, b) => Date.parse(a.expires_at) - Date.parse(b.expires_at));
-    replace(expiring, table({
-      label: 'Tokens expiring within 7 days',
-      head: [['Token'], ['Expires'], ['Requests 7d', 'num']],
-      rows: soon.map((t) => h('tr', null,
-        td('Token', h('a', { href: `#/tokens/${t.id}` }, t.name), 'wide'),
-        td('Expires', [timeEl(t.expires_at, expiry(t.expires_at)), h('span', { class: 'soon' }, ` (${ago(t.expires_at, now)})`)]),
-        td('Requests 7d', num(t.requests_7d), 'num'))),
-      empty: 'No active token expires within 7 days.',
-    }));
+    const expiring = [...soon.tokens].sort((a, b) => Date.parse(a.expires_at) - Date.parse(b.expires_at));
+    replace(expiringBox,
+      table({
+        label: 'Tokens expiring within 7 days',
+        head: [['Token'], ['Expires'], ['Requests 7d', 'num']],
+        rows: expiring.map((t) => h('tr', null,
+          td('Token', h('a', { href: `#/tokens/${t.id}` }, t.name), 'wide'),
+          td('Expires', [timeEl(t.expires_at, expiry(t.expires_at)), h('span', { class: 'soon' }, ` (${ago(t.expires_at, now)})`)]),
+          td('Requests 7d', num(t.requests_7d), 'num'))),
+        empty: 'No active token expires within 7 days.',
+      }),
+      soon.total > expiring.length ? h('p', { class: 'hint' }, `The ${num(expiring.length)} most recently created of ${num(soon.total)}.`) : null);
 
-    // The API has no per-token count of 429s: count them in the recent
-    // requests of every token that had requests in the range and has a
-    // limit, a few at a time.
-    const candidates = ov.top_tokens.filter((t) => (byId.get(t.id)?.rate_limit ?? 1) > 0);
-    const found = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < candidates.length) {
-        const t = candidates[next++];
-        try {
-          const u = await ctx.api('GET', `/${t.id}/usage`, { query: { days }, signal });
-          const refused = u.recent_requests.filter((r) => r.status_code === 429);
-          if (refused.length) found.push({ t, refused: refused.length, of: u.recent_requests.length, last: refused[0].created_at });
-        } catch (err) {
-          if (err.name === 'AbortError') throw err;
-          // A token deleted meanwhile: skip it.
-        }
-      }
-    };
-    try {
-      await Promise.all([worker(), worker(), worker(), worker()]);
-    } catch {
-      return;
-    }
-    if (mine !== seq) return;
-    found.sort((a, b) => b.refused - a.refused);
+    // Counted by the server, per token and hour, from every request.
+    const maxRefused = ov.rate_limited_tokens.reduce((a, t) => Math.max(a, t.rate_limited_requests), 0);
     replace(limited, table({
       label: 'Tokens at their rate limit',
-      head: [['Token'], ['Status'], ['Limit', 'num'], ['Refused (429)', 'num'], ['Last 429']],
-      rows: found.map(({ t, refused, of, last }) => {
-        const tok = byId.get(t.id);
-        return h('tr', null,
-          td('Token', tok ? h('a', { href: `#/tokens/${t.id}` }, t.name) : t.name, 'wide'),
-          td('Status', tok ? badge(tok) : '–'),
-          td('Limit', tok ? rateLimit(tok.rate_limit) : '–', 'num'),
-          td('Refused (429)', `${num(refused)} of ${num(of)}`, 'num'),
-          td('Last 429', timeEl(last, ago(last, now))));
-      }),
+      head: [['Token'], ['Limit', 'num'], ['Refused (429)', 'num'], ['Requests', 'num'], ['% refused', 'num']],
+      rows: ov.rate_limited_tokens.slice(0, 10).map((t) => h('tr', null,
+        td('Token', [h('a', { href: `#/tokens/${t.token_id}` }, t.name), meterBar(t.rate_limited_requests, maxRefused)], 'wide'),
+        td('Limit', rateLimit(t.rate_limit), 'num'),
+        td('Refused (429)', num(t.rate_limited_requests), 'num'),
+        td('Requests', num(t.requests), 'num'),
+        td('% refused', percent(t.rate_limited_requests, t.requests), 'num'))),
       empty: `No token was refused for its rate limit in ${range}.`,
     }));
   };
