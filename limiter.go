@@ -147,6 +147,28 @@ func (l *MemoryLimiter) decide(t time.Time, key string, limit int, count bool) D
 		return Decision{Allowed: true, Limit: limit, Remaining: -1}
 	}
 	now := t.UnixNano()
+	current, reset, allowed := l.decideAt(now, key, limit, count)
+	d := Decision{Allowed: allowed, Limit: limit, Current: current, Reset: time.Unix(0, reset)}
+	if allowed {
+		d.Remaining = limit - current
+	} else {
+		d.RetryAfter = time.Duration(reset - now)
+	}
+	return d
+}
+
+// refusal is the Decision for a request at now (Unix nanoseconds) that
+// decideAt refused.
+func refusal(limit int, now int64, current int, reset int64) Decision {
+	return Decision{Limit: limit, Current: current, Reset: time.Unix(0, reset), RetryAfter: time.Duration(reset - now)}
+}
+
+// decideAt is decide for a limit above 0 at now (Unix nanoseconds), with
+// its results in registers rather than a Decision: the number of requests
+// in the window counting this one (limit+1 if refused), when the window
+// next frees a slot (or, if refused, when a request will next be allowed)
+// and whether the request is allowed.
+func (l *MemoryLimiter) decideAt(now int64, key string, limit int, count bool) (current int, reset int64, allowed bool) {
 	win := int64(l.window)
 	sh := &l.shards[shardOf(key)]
 	sh.mu.Lock()
@@ -158,7 +180,7 @@ func (l *MemoryLimiter) decide(t time.Time, key string, limit int, count bool) D
 	if w == nil {
 		if !count {
 			sh.mu.Unlock()
-			return Decision{Allowed: true, Limit: limit, Remaining: limit, Reset: t.Add(l.window)}
+			return 0, now + win, true
 		}
 		w = &slidingLog{}
 		sh.keys[key] = w
@@ -169,25 +191,19 @@ func (l *MemoryLimiter) decide(t time.Time, key string, limit int, count bool) D
 		now = max(now, w.newest())
 	}
 	w.expire(now - win)
-	d := Decision{Limit: limit}
 	if w.n < limit {
-		d.Allowed = true
 		if count {
 			w.push(now, limit)
 		}
-		d.Current = w.n
-		d.Remaining = limit - w.n
-		d.Reset = time.Unix(0, w.oldest(now)+win)
-	} else {
-		// Allowed again once w.n-limit+1 requests have left the window (one
-		// unless the limit was lowered): when the newest of those leaves.
-		d.Current = limit + 1
-		reset := w.at(w.n-limit) + win
-		d.Reset = time.Unix(0, reset)
-		d.RetryAfter = time.Duration(reset - t.UnixNano())
+		current, reset = w.n, w.oldest(now)+win
+		sh.mu.Unlock()
+		return current, reset, true
 	}
+	// Allowed again once w.n-limit+1 requests have left the window (one
+	// unless the limit was lowered): when the newest of those leaves.
+	reset = w.at(w.n-limit) + win
 	sh.mu.Unlock()
-	return d
+	return limit + 1, reset, false
 }
 
 // Len returns the number of keys currently tracked.

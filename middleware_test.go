@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/store/memory"
 )
 
 // demoAPI is the spec's demo routes under /api, behind the middleware with
@@ -482,4 +484,199 @@ func TestNoPlaintextInLogs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMiddlewareServeHTTPWithValue: the pair given by a router adapter is in
+// the context of the request the next handler and the route function see,
+// next to the token and the parent's values, and nowhere else.
+func TestMiddlewareServeHTTPWithValue(t *testing.T) {
+	type adapterKey struct{}
+	type parentKey struct{}
+	m, _, _ := newManager(t)
+	_, plain := mustCreate(t, m, apitoken.CreateParams{RateLimit: ptr(1)})
+	type seen struct {
+		val, parent, onError any
+		tok, called          bool
+	}
+	var got seen
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.called = true
+		got.val, got.parent = r.Context().Value(adapterKey{}), r.Context().Value(parentKey{})
+		_, got.tok = apitoken.FromContext(r.Context())
+	})
+	h := apitoken.Middleware(m,
+		apitoken.WithUsageSink(nil),
+		apitoken.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+			got.onError = r.Context().Value(adapterKey{})
+			apitoken.WriteError(w, r, err)
+		}),
+	)(next)
+	vh, ok := h.(apitoken.ValueHandler)
+	if !ok {
+		t.Fatalf("%T is not a ValueHandler", h)
+	}
+	tests := []struct {
+		name   string
+		token  string
+		served bool
+		status int
+		want   seen
+	}{
+		{"allowed", plain, true, 200, seen{val: "adapter", parent: "parent", tok: true, called: true}},
+		{"rate limited", plain, false, 429, seen{}},
+		{"unknown token", "atk_nope", false, 401, seen{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got = seen{}
+			ctx := context.WithValue(context.Background(), parentKey{}, "parent")
+			r := httptest.NewRequestWithContext(ctx, "GET", "/products", nil)
+			r.Header.Set("Authorization", "Bearer "+tt.token)
+			w := httptest.NewRecorder()
+			if served := vh.ServeHTTPWithValue(w, r, adapterKey{}, "adapter"); served != tt.served || w.Code != tt.status {
+				t.Fatalf("served %t with status %d, want %t and %d", served, w.Code, tt.served, tt.status)
+			}
+			if got != tt.want {
+				t.Fatalf("seen %+v, want %+v", got, tt.want)
+			}
+			if r.Context().Value(adapterKey{}) != nil {
+				t.Fatal("the caller's request was changed")
+			}
+		})
+	}
+	t.Run("bad keys", func(t *testing.T) {
+		for _, key := range []any{nil, []int{1}} {
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Errorf("key %#v accepted", key)
+					}
+				}()
+				vh.ServeHTTPWithValue(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), key, 1)
+			}()
+		}
+	})
+}
+
+// TestMiddlewareRouteSeesValue: the route function is called on the routed
+// request, so the adapter's value reaches it.
+func TestMiddlewareRouteSeesValue(t *testing.T) {
+	type adapterKey struct{}
+	m, _, _ := newManager(t)
+	_, plain := mustCreate(t, m, apitoken.CreateParams{})
+	ev := &events{}
+	h := apitoken.Middleware(m, apitoken.WithUsageSink(ev), apitoken.WithRouteFunc(func(r *http.Request) string {
+		s, _ := r.Context().Value(adapterKey{}).(string)
+		return s
+	}))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	r := httptest.NewRequest("GET", "/products/1", nil)
+	r.Header.Set("Authorization", "Bearer "+plain)
+	h.(apitoken.ValueHandler).ServeHTTPWithValue(httptest.NewRecorder(), r, adapterKey{}, "/products/:id")
+	if evs := ev.list(); len(evs) != 1 || evs[0].Route != "/products/:id" {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+// TestMiddlewareCountsBodyOfUnknownLength: without Content-Length, the
+// request size is what the handler read.
+func TestMiddlewareCountsBodyOfUnknownLength(t *testing.T) {
+	m, _, _ := newManager(t)
+	_, plain := mustCreate(t, m, apitoken.CreateParams{})
+	tests := []struct {
+		name string
+		read bool
+		want int64
+	}{
+		{"read", true, 5},
+		{"not read", false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := &events{}
+			h := apitoken.Middleware(m, apitoken.WithUsageSink(ev))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.read {
+					_, _ = io.Copy(io.Discard, r.Body)
+				}
+			}))
+			r := httptest.NewRequest("POST", "/products", io.NopCloser(strings.NewReader("hello")))
+			r.ContentLength = -1
+			r.Header.Set("Authorization", "Bearer "+plain)
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			if evs := ev.list(); len(evs) != 1 || evs[0].RequestSize != tt.want {
+				t.Fatalf("events %+v, want request size %d", evs, tt.want)
+			}
+		})
+	}
+}
+
+// TestMiddlewareAllocations: an allowed request of a cached token costs the
+// copy of the request and one allocation of the middleware's own, over what
+// the handler allocates, whichever sink takes the event.
+func TestMiddlewareAllocations(t *testing.T) {
+	m, _, clk := newManager(t)
+	_, plain := mustCreate(t, m, apitoken.CreateParams{RateLimit: ptr(5000), AllowedEndpoints: []string{"/products*"}})
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{"application/json"}
+		_, _ = io.WriteString(w, `{"products":[]}`)
+	})
+	batch := apitoken.NewBatchSink(sinkWriterFunc(func(context.Context, []apitoken.Event) error { return nil }),
+		apitoken.WithSinkLogger(quietLogger()))
+	defer closeSink(t, batch)
+	tests := []struct {
+		name string
+		sink apitoken.Sink
+	}{
+		{"SinkFunc", apitoken.SinkFunc(func(apitoken.Event) {})},
+		{"BatchSink", batch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			full := apitoken.Middleware(m, apitoken.WithBasePath("/api"),
+				apitoken.WithLimiter(apitoken.NewMemoryLimiter(apitoken.WithLimiterClock(clk.Now))),
+				apitoken.WithUsageSink(tt.sink))(bare)
+			r := httptest.NewRequest("GET", "/api/products/123", nil)
+			r.Header.Set("Authorization", "Bearer "+plain)
+			w := &discardWriter{h: http.Header{}}
+			allocs := func(h http.Handler) float64 {
+				return testing.AllocsPerRun(1000, func() {
+					clear(w.h)
+					h.ServeHTTP(w, r)
+				})
+			}
+			b, f := allocs(bare), allocs(full)
+			if f-b > 2 {
+				t.Errorf("%v allocations per request, %v with the middleware: want at most 2 more", b, f)
+			}
+			if w.status != 0 && w.status != 200 {
+				t.Fatalf("status %d", w.status)
+			}
+		})
+	}
+}
+
+// A router adapter keeps its own state for the request in the context the
+// next handler sees, without copying the request a second time.
+func ExampleValueHandler() {
+	type routerKey struct{}
+	ctx := context.Background()
+	m, _ := apitoken.NewManager(memory.New())
+	defer m.Close(ctx)
+	_, plaintext, _ := m.Create(ctx, apitoken.CreateParams{Name: "CLI"})
+
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := apitoken.FromContext(r.Context())
+		fmt.Fprintf(w, "%s via %s", tok.Name, r.Context().Value(routerKey{}))
+	})
+	h := apitoken.Middleware(m)(next).(apitoken.ValueHandler)
+
+	for _, token := range []string{plaintext, "atk_wrong"} {
+		r := httptest.NewRequest("GET", "/products", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		served := h.ServeHTTPWithValue(w, r, routerKey{}, "my router")
+		fmt.Println(served, w.Code, strings.TrimSpace(w.Body.String()))
+	}
+	// Output:
+	// true 200 CLI via my router
+	// false 401 {"error":"Invalid API token"}
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/apitoken/apitoken/internal/clientip"
 )
 
 // Event is the record of one request made with a known token: the spec's
@@ -30,6 +32,10 @@ type Event struct {
 	IP           netip.Addr
 	UserAgent    string
 	Time         time.Time
+
+	// peer is the request's RemoteAddr when the middleware left IP for the
+	// BatchSink to parse off the request path, and "" once IP is set.
+	peer string
 }
 
 // Sink receives one Event per request. Record is called on the request path
@@ -292,6 +298,7 @@ func (s *BatchSink) run() {
 // writeAll writes events in batches. It returns false, having counted the
 // unwritten rest as dropped, when Close's context ended first.
 func (s *BatchSink) writeAll(events []Event) bool {
+	setPeerIPs(events)
 	for len(events) > 0 {
 		n := min(s.batch, len(events))
 		if rest := s.write(events[:n]); len(rest) > 0 {
@@ -301,6 +308,17 @@ func (s *BatchSink) writeAll(events []Event) bool {
 		events = events[n:]
 	}
 	return true
+}
+
+// setPeerIPs sets the IP of the events the middleware queued with their
+// peer address only: the client of a request is its peer when no proxy is
+// trusted.
+func setPeerIPs(events []Event) {
+	for i := range events {
+		if e := &events[i]; e.peer != "" {
+			e.IP, e.peer = clientip.Resolver{}.ClientIP(e.peer, nil), ""
+		}
+	}
 }
 
 // write hands buf to the writer, retrying with backoff until it succeeds

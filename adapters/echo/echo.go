@@ -15,7 +15,6 @@
 package apitokenecho
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -39,12 +38,12 @@ func Middleware(m *apitoken.Manager, opts ...apitoken.MiddlewareOption) echo.Mid
 	all := make([]apitoken.MiddlewareOption, 0, len(opts)+1)
 	all = append(all, apitoken.WithRouteFunc(Route))
 	all = append(all, opts...)
-	h := apitoken.Middleware(m, all...)(http.HandlerFunc(serveNext))
+	h := apitoken.Middleware(m, all...)(http.HandlerFunc(serveNext)).(apitoken.ValueHandler)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			r := c.Request()
-			st := &reqState{Context: r.Context(), c: c, next: next}
-			h.ServeHTTP(c.Response(), r.WithContext(st))
+			// The state rides in the context of the request the core passes
+			// on, so the request is copied once, by the core.
+			h.ServeHTTPWithValue(c.Response(), c.Request(), stateKey{}, &reqState{c: c, next: next})
 			return nil
 		}
 	}
@@ -101,19 +100,11 @@ func Mount(r Router, path string, h http.Handler) {
 
 type stateKey struct{}
 
-// reqState is the request's context during Middleware: it carries the Echo
-// context and the next handler to serveNext and the route function.
+// reqState is what serveNext and the route function need of a request during
+// Middleware: the Echo context and the next handler.
 type reqState struct {
-	context.Context
 	c    echo.Context
 	next echo.HandlerFunc
-}
-
-func (s *reqState) Value(key any) any {
-	if key == (stateKey{}) {
-		return s
-	}
-	return s.Context.Value(key)
 }
 
 // serveNext is the core middleware's next handler. w is the core's recording

@@ -337,3 +337,22 @@ func TestRecordedSizeStreaming(t *testing.T) {
 		t.Errorf("an outer middleware saw status %d size %d, want 206 and 11", outerStatus, outerSize)
 	}
 }
+
+// BenchmarkMiddleware compares an Echo route with the same route behind
+// Middleware: cached token, endpoint check, limiter, headers and one event.
+func BenchmarkMiddleware(b *testing.B) {
+	m, plain, opts := adaptertest.BenchSetup(b)
+	handler := func(c echo.Context) error {
+		c.Response().Header()["Content-Type"] = []string{"application/json"}
+		_, err := io.WriteString(c.Response(), `{"products":[]}`)
+		return err
+	}
+	bare := echo.New()
+	bare.GET("/api/products/:id", handler)
+	full := echo.New()
+	full.Group("/api", apitokenecho.Middleware(m, opts...)).GET("/products/:id", handler)
+	r := httptest.NewRequest("GET", "/api/products/123", nil)
+	r.Header.Set("Authorization", "Bearer "+plain)
+	b.Run("bare", func(b *testing.B) { adaptertest.ServeLoop(b, bare, r) })
+	b.Run("full", func(b *testing.B) { adaptertest.ServeLoop(b, full, r) })
+}

@@ -17,7 +17,6 @@ package apitokengin
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"net/http"
 
@@ -41,11 +40,11 @@ func Middleware(m *apitoken.Manager, opts ...apitoken.MiddlewareOption) gin.Hand
 	all := make([]apitoken.MiddlewareOption, 0, len(opts)+1)
 	all = append(all, apitoken.WithRouteFunc(Route))
 	all = append(all, opts...)
-	h := apitoken.Middleware(m, all...)(http.HandlerFunc(serveNext))
+	h := apitoken.Middleware(m, all...)(http.HandlerFunc(serveNext)).(apitoken.ValueHandler)
 	return func(c *gin.Context) {
-		st := &reqState{Context: c.Request.Context(), c: c}
-		h.ServeHTTP(c.Writer, c.Request.WithContext(st))
-		if !st.served {
+		// The gin context rides in the context of the request the core
+		// passes on, so the request is copied once, by the core.
+		if !h.ServeHTTPWithValue(c.Writer, c.Request, ginKey{}, c) {
 			c.Abort()
 		}
 	}
@@ -55,8 +54,8 @@ func Middleware(m *apitoken.Manager, opts ...apitoken.MiddlewareOption) gin.Hand
 // through Middleware, or "" for any other request. It is Middleware's default
 // route function.
 func Route(r *http.Request) string {
-	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
-		return st.c.FullPath()
+	if c, ok := r.Context().Value(ginKey{}).(*gin.Context); ok {
+		return c.FullPath()
 	}
 	return ""
 }
@@ -89,30 +88,13 @@ func Mount(r gin.IRoutes, path string, h http.Handler) {
 	r.Any(path+"/*rest", wrapped)
 }
 
-type stateKey struct{}
-
-// reqState is the request's context during Middleware: it carries the gin
-// context to serveNext and the route function, and records whether the core
-// middleware passed the request on.
-type reqState struct {
-	context.Context
-	c      *gin.Context
-	served bool
-}
-
-func (s *reqState) Value(key any) any {
-	if key == (stateKey{}) {
-		return s
-	}
-	return s.Context.Value(key)
-}
+// ginKey is the context key of the request's gin context during Middleware.
+type ginKey struct{}
 
 // serveNext is the core middleware's next handler: it runs the rest of the
 // gin chain with c.Writer writing through the core's recording writer w.
 func serveNext(w http.ResponseWriter, r *http.Request) {
-	st := r.Context().Value(stateKey{}).(*reqState)
-	st.served = true
-	c := st.c
+	c := r.Context().Value(ginKey{}).(*gin.Context)
 	c.Request = r
 	orig := c.Writer
 	gw := &writer{ResponseWriter: orig, rec: w}

@@ -332,3 +332,22 @@ func TestRecordedSizeStreaming(t *testing.T) {
 		t.Errorf("an outer middleware saw status %d size %d, want 206 and 11", outerStatus, outerSize)
 	}
 }
+
+// BenchmarkMiddleware compares a gin route with the same route behind
+// Middleware: cached token, endpoint check, limiter, headers and one event.
+func BenchmarkMiddleware(b *testing.B) {
+	gin.SetMode(gin.ReleaseMode)
+	m, plain, opts := adaptertest.BenchSetup(b)
+	handler := func(c *gin.Context) {
+		c.Writer.Header()["Content-Type"] = []string{"application/json"}
+		_, _ = c.Writer.WriteString(`{"products":[]}`)
+	}
+	bare := gin.New()
+	bare.GET("/api/products/:id", handler)
+	full := gin.New()
+	full.Group("/api", apitokengin.Middleware(m, opts...)).GET("/products/:id", handler)
+	r := httptest.NewRequest("GET", "/api/products/123", nil)
+	r.Header.Set("Authorization", "Bearer "+plain)
+	b.Run("bare", func(b *testing.B) { adaptertest.ServeLoop(b, bare, r) })
+	b.Run("full", func(b *testing.B) { adaptertest.ServeLoop(b, full, r) })
+}

@@ -89,6 +89,10 @@ func New(trusted []netip.Prefix) Resolver {
 	return r
 }
 
+// TrustsProxies reports whether r trusts any proxy: if not, the client is
+// always the peer, whatever the headers say.
+func (r Resolver) TrustsProxies() bool { return len(r.trusted) > 0 }
+
 // isTrusted reports whether a, which must be normalised, is a trusted proxy.
 func (r Resolver) isTrusted(a netip.Addr) bool {
 	for _, p := range r.trusted {
@@ -168,9 +172,17 @@ func (r Resolver) ClientIP(remoteAddr string, h http.Header) netip.Addr {
 // "1.2.3.4:80", "::1", "[::1]", "[::1]:80", "[fe80::1%eth0]:80". The
 // result is normalised (see norm).
 func parseHost(s string) (netip.Addr, bool) {
+	if a, ok := parseIPv4Port(s); ok {
+		return a, true
+	}
+	return parseHostFull(s)
+}
+
+// parseHostFull is parseHost without its fast path.
+func parseHostFull(s string) (netip.Addr, bool) {
 	host := s
-	switch {
-	case strings.HasPrefix(s, "["):
+	bracketed := len(s) > 0 && s[0] == '['
+	if bracketed {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
 			return netip.Addr{}, false
@@ -179,8 +191,8 @@ func parseHost(s string) (netip.Addr, bool) {
 		if rest := s[end+1:]; rest != "" && !validPort(rest) {
 			return netip.Addr{}, false
 		}
-	case strings.Count(s, ":") == 1:
-		i := strings.IndexByte(s, ':')
+	} else if i := strings.LastIndexByte(s, ':'); i >= 0 && strings.IndexByte(s[:i], ':') < 0 {
+		// One colon: "ip:port" (an IPv6 address without brackets has more).
 		if !validPort(s[i:]) {
 			return netip.Addr{}, false
 		}
@@ -190,7 +202,7 @@ func parseHost(s string) (netip.Addr, bool) {
 	if err != nil {
 		return netip.Addr{}, false
 	}
-	if strings.HasPrefix(s, "[") && !a.Is6() {
+	if bracketed && !a.Is6() {
 		return netip.Addr{}, false // "[1.2.3.4]"
 	}
 	return norm(a), true
@@ -210,4 +222,46 @@ func validPort(s string) bool {
 		n = n*10 + int(s[i]-'0')
 	}
 	return n <= 65535
+}
+
+// parseIPv4Port is parseHost's fast path for the usual peer address,
+// "a.b.c.d:port" or "a.b.c.d", in one pass. It accepts only what
+// netip.ParseAddr and validPort accept (four decimal fields of 0 to 255
+// without leading zeros) and reports false for anything else, which
+// parseHostFull then parses in full.
+func parseIPv4Port(s string) (netip.Addr, bool) {
+	var ip [4]byte
+	field, digits, val := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9':
+			if digits == 1 && val == 0 { // a leading zero
+				return netip.Addr{}, false
+			}
+			val = val*10 + int(c-'0')
+			if val > 255 {
+				return netip.Addr{}, false
+			}
+			digits++
+		case c == '.':
+			if digits == 0 || field == 3 {
+				return netip.Addr{}, false
+			}
+			ip[field] = byte(val)
+			field, digits, val = field+1, 0, 0
+		case c == ':':
+			if digits == 0 || field != 3 || !validPort(s[i:]) {
+				return netip.Addr{}, false
+			}
+			ip[3] = byte(val)
+			return netip.AddrFrom4(ip), true
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if digits == 0 || field != 3 {
+		return netip.Addr{}, false
+	}
+	ip[3] = byte(val)
+	return netip.AddrFrom4(ip), true
 }

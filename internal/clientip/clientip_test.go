@@ -157,6 +157,25 @@ func TestZeroResolver(t *testing.T) {
 	}
 }
 
+func TestTrustsProxies(t *testing.T) {
+	tests := []struct {
+		name string
+		r    clientip.Resolver
+		want bool
+	}{
+		{name: "zero", want: false},
+		{name: "nothing valid", r: clientip.New([]netip.Prefix{{}}), want: false},
+		{name: "one prefix", r: clientip.New([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}), want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.r.TrustsProxies(); got != tt.want {
+				t.Errorf("TrustsProxies() = %t, want %t", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestNewCopiesAndNormalises(t *testing.T) {
 	p := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), {}, netip.MustParsePrefix("::ffff:192.168.0.0/112")}
 	r := clientip.New(p)

@@ -5,6 +5,7 @@ package adaptertest
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -136,5 +137,61 @@ func CheckEvent(t *testing.T, evs []apitoken.Event, tokenID int64, rec *httptest
 	}
 	if ev.Method != method {
 		t.Errorf("event method %q, want %q", ev.Method, method)
+	}
+}
+
+// BenchSetup returns, for the adapters' benchmarks, a Manager on a memory
+// store, the plaintext of its one token (rate limit 5,000 a minute,
+// restricted to /products*) and the middleware options: base path /api, a
+// limiter whose clock advances 20 ms per reading so the limit is never
+// reached, and a sink that drops the events.
+func BenchSetup(b *testing.B) (*apitoken.Manager, string, []apitoken.MiddlewareOption) {
+	b.Helper()
+	m, err := apitoken.NewManager(memory.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = m.Close(context.Background()) })
+	limit := 5000
+	_, plain, err := m.Create(context.Background(), apitoken.CreateParams{
+		Name: "bench", RateLimit: &limit, AllowedEndpoints: []string{"/products*"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := time.Now()
+	var ticks atomic.Int64
+	clock := func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * 20 * time.Millisecond) }
+	return m, plain, []apitoken.MiddlewareOption{
+		apitoken.WithBasePath("/api"),
+		apitoken.WithLimiter(apitoken.NewMemoryLimiter(apitoken.WithLimiterClock(clock))),
+		apitoken.WithUsageSink(apitoken.SinkFunc(func(apitoken.Event) {})),
+	}
+}
+
+// DiscardWriter is a ResponseWriter that costs as little as possible, for
+// benchmarks. Clear its Header between requests.
+type DiscardWriter struct {
+	H      http.Header
+	Status int
+}
+
+func (w *DiscardWriter) Header() http.Header         { return w.H }
+func (w *DiscardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *DiscardWriter) WriteHeader(code int)        { w.Status = code }
+
+// ServeLoop serves the same request to h b.N times and fails if it is not
+// answered 200.
+func ServeLoop(b *testing.B, h http.Handler, r *http.Request) {
+	w := &DiscardWriter{H: http.Header{}}
+	h.ServeHTTP(w, r)
+	if w.Status != 0 && w.Status != http.StatusOK {
+		b.Fatalf("status %d", w.Status)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(w.H)
+		h.ServeHTTP(w, r)
 	}
 }
