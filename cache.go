@@ -1,6 +1,7 @@
 package apitoken
 
 import (
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,8 +13,15 @@ import (
 // cacheEntry is what the verification cache keeps per token hash: the token
 // and everything the request path derives from it, computed once.
 type cacheEntry struct {
-	tok       *Token // shared, read-only
-	notFound  bool
+	tok      *Token // shared, read-only
+	notFound bool
+	// Copies of the token fields every verified request reads, so that a
+	// cache hit touches the entry only, not the token (with a million
+	// cached tokens every pointer followed is a cache miss).
+	active    bool
+	expiresAt int64 // ExpiresAt in Unix nanoseconds; math.MaxInt64 for none
+	id        int64
+	rateLimit int
 	expires   int64         // clock nanoseconds after which the entry is stale
 	key       string        // limiter key: the decimal id
 	limitHdr  string        // the rate limit as a header value
@@ -37,12 +45,34 @@ func newCacheEntry(t *Token, expires int64) (*cacheEntry, error) {
 	set, err := pathmatch.CompileAll(t.AllowedEndpoints) // on error: a Set that refuses all
 	return &cacheEntry{
 		tok:       t,
+		active:    t.Active,
+		expiresAt: unixNanoClamped(t.ExpiresAt),
+		id:        t.ID,
+		rateLimit: t.RateLimit,
 		expires:   expires,
 		key:       strconv.FormatInt(t.ID, 10),
 		limitHdr:  strconv.Itoa(t.RateLimit),
 		endpoints: set,
 	}, err
 }
+
+// unixNanoClamped returns t in Unix nanoseconds, math.MaxInt64 for nil or a
+// time after 2262 and math.MinInt64 for one before 1678 (where UnixNano
+// would overflow).
+func unixNanoClamped(t *time.Time) int64 {
+	switch {
+	case t == nil || t.After(maxUnixNano):
+		return math.MaxInt64
+	case t.Before(minUnixNano):
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	maxUnixNano = time.Unix(0, math.MaxInt64)
+	minUnixNano = time.Unix(0, math.MinInt64)
+)
 
 const cacheShards = 64
 

@@ -511,10 +511,10 @@ func (m *Manager) verifyAt(ctx context.Context, plaintext string, now time.Time)
 	if e.notFound {
 		return nil, ErrInvalidToken
 	}
-	if !e.tok.Active {
+	if !e.active {
 		return e, ErrTokenDisabled
 	}
-	if e.tok.ExpiresAt != nil && !now.Before(*e.tok.ExpiresAt) {
+	if nowNs >= e.expiresAt {
 		return e, ErrTokenExpired
 	}
 	if nowNs-e.lastUsed.Load() >= int64(time.Second) {

@@ -316,7 +316,7 @@ func (mw *middleware) serve(w http.ResponseWriter, r *http.Request, key, val any
 		mw.refuse(c, r, e, endpoint, start, err)
 		return false
 	}
-	if limit := tok.RateLimit; limit > 0 && mw.c.limiter != nil {
+	if limit := e.rateLimit; limit > 0 && mw.c.limiter != nil {
 		if l := mw.mem; l != nil {
 			// The in-process limiter, called directly: an allowed request
 			// needs no Decision.
@@ -462,8 +462,8 @@ func canonical(p, c string) bool {
 
 // refuse answers a refused request of a known token and records it.
 func (mw *middleware) refuse(c *reqCtx, r *http.Request, e *cacheEntry, endpoint string, start clockReading, err error) {
-	if !errors.Is(err, ErrRateLimited) && e.tok.RateLimit > 0 && mw.peek != nil {
-		if d, perr := mw.peek.Peek(r.Context(), e.key, e.tok.RateLimit); perr == nil {
+	if !errors.Is(err, ErrRateLimited) && e.rateLimit > 0 && mw.peek != nil {
+		if d, perr := mw.peek.Peek(r.Context(), e.key, e.rateLimit); perr == nil {
 			c.setLimitHeaders(c.rec.ResponseWriter.Header(), e, d.Remaining, resetSecond(d.Reset))
 		}
 	}
@@ -504,7 +504,7 @@ func (mw *middleware) record(c *reqCtx, routed, r *http.Request, e *cacheEntry, 
 		}
 	}
 	ev := Event{
-		TokenID:      e.tok.ID,
+		TokenID:      e.id,
 		Endpoint:     endpoint,
 		Route:        route,
 		Method:       r.Method,
