@@ -12,21 +12,9 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/benchutil"
 	"github.com/apitoken/apitoken/store/memory"
 )
-
-// discardWriter is a ResponseWriter that costs as little as possible, so the
-// benchmarks measure the middleware, not the recorder. Its header map is
-// cleared per request, keeping its storage, as a server's fresh map would
-// start empty.
-type discardWriter struct {
-	h      http.Header
-	status int
-}
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 
 type discardUsage struct{ n atomic.Int64 }
 
@@ -124,17 +112,7 @@ func serveLoop(b *testing.B, h http.Handler, plain string) {
 	r := httptest.NewRequest("GET", "/api/products/123", nil)
 	r.Header.Set("Authorization", "Bearer "+plain)
 	r.Header.Set("User-Agent", "bench")
-	w := &discardWriter{h: http.Header{}}
-	h.ServeHTTP(w, r)
-	if w.status != 0 && w.status != 200 {
-		b.Fatalf("status %d", w.status)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		clear(w.h)
-		h.ServeHTTP(w, r)
-	}
+	benchutil.ServeLoop(b, h, r)
 }
 
 // BenchmarkMiddleware compares a bare handler with the full path in front of
@@ -160,10 +138,9 @@ func BenchmarkMiddlewareParallel(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				r := httptest.NewRequest("GET", "/api/products/123", nil)
 				r.Header.Set("Authorization", "Bearer "+plain)
-				w := &discardWriter{h: http.Header{}}
+				w := benchutil.NewDiscardWriter()
 				for pb.Next() {
-					clear(w.h)
-					bc.h.ServeHTTP(w, r)
+					w.Serve(bc.h, r)
 				}
 			})
 		})
@@ -219,10 +196,5 @@ func BenchmarkHttprateReference(b *testing.B) {
 	h := httprate.LimitByIP(1<<30, time.Minute)(bareHandler)
 	r := httptest.NewRequest("GET", "/api/products/123", nil)
 	r.RemoteAddr = "192.0.2.1:1234"
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		clear(w.h)
-		h.ServeHTTP(w, r)
-	}
+	benchutil.ServeLoop(b, h, r)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/benchutil"
 	"github.com/apitoken/apitoken/store/memory"
 )
 
@@ -636,19 +637,16 @@ func TestMiddlewareAllocations(t *testing.T) {
 				apitoken.WithUsageSink(tt.sink))(bare)
 			r := httptest.NewRequest("GET", "/api/products/123", nil)
 			r.Header.Set("Authorization", "Bearer "+plain)
-			w := &discardWriter{h: http.Header{}}
+			w := benchutil.NewDiscardWriter()
 			allocs := func(h http.Handler) float64 {
-				return testing.AllocsPerRun(1000, func() {
-					clear(w.h)
-					h.ServeHTTP(w, r)
-				})
+				return testing.AllocsPerRun(1000, func() { w.Serve(h, r) })
 			}
 			b, f := allocs(bare), allocs(full)
 			if f-b > 2 {
 				t.Errorf("%v allocations per request, %v with the middleware: want at most 2 more", b, f)
 			}
-			if w.status != 0 && w.status != 200 {
-				t.Fatalf("status %d", w.status)
+			if w.Status != 0 && w.Status != 200 {
+				t.Fatalf("status %d", w.Status)
 			}
 		})
 	}

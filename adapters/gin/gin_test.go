@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"github.com/apitoken/apitoken/adapters/internal/adaptertest"
+	"github.com/apitoken/apitoken/internal/benchutil"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -348,6 +349,6 @@ func BenchmarkMiddleware(b *testing.B) {
 	full.Group("/api", apitokengin.Middleware(m, opts...)).GET("/products/:id", handler)
 	r := httptest.NewRequest("GET", "/api/products/123", nil)
 	r.Header.Set("Authorization", "Bearer "+plain)
-	b.Run("bare", func(b *testing.B) { adaptertest.ServeLoop(b, bare, r) })
-	b.Run("full", func(b *testing.B) { adaptertest.ServeLoop(b, full, r) })
+	b.Run("bare", func(b *testing.B) { benchutil.ServeLoop(b, bare, r) })
+	b.Run("full", func(b *testing.B) { benchutil.ServeLoop(b, full, r) })
 }

@@ -249,6 +249,10 @@ func newLimiter(ctx context.Context, getenv func(string) string, logger *slog.Lo
 		// CPU) that happens only after outages of over half a minute.
 		opt.PoolSize = 100
 	}
+	// The limiter's timeout then also frees the connection, and a lone
+	// decision needs no hand-off to a batching goroutine (see
+	// adapters/redis).
+	opt.ContextTimeoutEnabled = true
 	client := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	if err := client.Ping(pctx).Err(); err != nil {

@@ -75,11 +75,30 @@ func seedLarge(b *testing.B, n int64) *largeSet {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+marker+` (rows BIGINT NOT NULL, seed_end TIMESTAMPTZ NOT NULL)`); err != nil {
 		b.Fatal(err)
 	}
+	if _, err := db.ExecContext(ctx, `ALTER TABLE `+marker+` ADD COLUMN IF NOT EXISTS rate_limited BOOLEAN NOT NULL DEFAULT false`); err != nil {
+		b.Fatal(err)
+	}
 	var rows int64
 	err := db.QueryRowContext(ctx, `SELECT rows, seed_end FROM `+marker).Scan(&rows, &ls.end)
 	switch {
 	case err == nil && rows == n:
 		b.Logf("reusing the %d rows seeded in schema %s", n, ls.schema)
+		// Seeds made before migration 0006 have no 429 counts in the
+		// per-token rollup: fill them in once.
+		var done bool
+		if err := db.GetContext(ctx, &done, `SELECT rate_limited FROM `+marker); err != nil {
+			b.Fatal(err)
+		}
+		if !done {
+			start := time.Now()
+			if _, err := db.ExecContext(ctx, ls.backfillRateLimited()); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, `UPDATE `+marker+` SET rate_limited = true`); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("filled in the rollup's 429 counts in %s", time.Since(start).Round(time.Millisecond))
+		}
 	case err == nil || errors.Is(err, sql.ErrNoRows):
 		ls.seed(b, n)
 	default:
@@ -193,6 +212,7 @@ func (ls *largeSet) seed(b *testing.B, n int64) {
 		SELECT token_id, hour, sum(requests), sum(successes), sum(failures), sum(sum_response_us), max(max_response_us),
 			sum(sum_request_bytes), sum(sum_response_bytes)
 		FROM `+ls.table("api_token_usage_hourly")+` GROUP BY token_id, hour`)
+	exec(tx, "token rollup 429s", ls.backfillRateLimited())
 	exec(tx, "endpoint rollup", `INSERT INTO `+ls.table("api_token_usage_endpoint_hourly")+` (hour, endpoint, method, requests, successes, failures,
 			sum_response_us, sum_request_bytes, sum_response_bytes)
 		SELECT hour, endpoint, method, sum(requests), sum(successes), sum(failures), sum(sum_response_us),
@@ -207,8 +227,17 @@ func (ls *largeSet) seed(b *testing.B, n int64) {
 		"api_token_usage_token_hourly", "api_token_usage_endpoint_hourly"} {
 		exec(conn, "vacuum analyze "+table, `VACUUM ANALYZE `+ls.table(table))
 	}
-	exec(conn, "", `INSERT INTO `+ls.table("bench_seed")+` (rows, seed_end) VALUES ($1, $2)`, n, ls.end)
+	exec(conn, "", `INSERT INTO `+ls.table("bench_seed")+` (rows, seed_end, rate_limited) VALUES ($1, $2, true)`, n, ls.end)
 	b.Logf("seeded %d rows in %s", n, time.Since(start).Round(time.Second))
+}
+
+// backfillRateLimited is the statement that sets the per-token rollup's 429
+// counts from the raw rows.
+func (ls *largeSet) backfillRateLimited() string {
+	return `UPDATE ` + ls.table("api_token_usage_token_hourly") + ` h SET rate_limited = x.n
+		FROM (SELECT token_id, date_trunc('hour', created_at, 'UTC') AS hour, count(*) AS n
+			FROM ` + ls.table("api_token_usage") + ` WHERE status_code = 429 GROUP BY 1, 2) x
+		WHERE h.token_id = x.token_id AND h.hour = x.hour`
 }
 
 // ceilHour is the first hour start at or after t.
@@ -228,6 +257,7 @@ type rawReports struct {
 	ls                              *largeSet
 	hourly, endpoints, recent       string
 	totals, topTokens, topEndpoints string
+	rateLimited                     string
 }
 
 func newRawReports(ls *largeSet) *rawReports {
@@ -246,9 +276,14 @@ func newRawReports(ls *largeSet) *rawReports {
 		totals: `SELECT (SELECT count(*) FROM ` + tokens + ` WHERE active AND (expires_at IS NULL OR expires_at > $3)),
 				count(*), count(*) FILTER (WHERE status_code < 400), COALESCE(sum(response_time_us), 0)::bigint
 			FROM ` + usage + ` WHERE created_at >= $1 AND created_at < $2`,
-		topTokens: `SELECT u.token_id, t.name, count(*) AS n, sum(u.response_time_us)::bigint
+		topTokens: `SELECT u.token_id, t.name, count(*) AS n, sum(u.response_time_us)::bigint,
+				count(*) FILTER (WHERE u.status_code = 429)
 			FROM ` + usage + ` u JOIN ` + tokens + ` t ON t.id = u.token_id
 			WHERE u.created_at >= $1 AND u.created_at < $2 GROUP BY u.token_id, t.name ORDER BY n DESC, u.token_id LIMIT $3`,
+		rateLimited: `SELECT u.token_id, t.name, t.rate_limit, count(*) FILTER (WHERE u.status_code = 429) AS rl, count(*)
+			FROM ` + usage + ` u JOIN ` + tokens + ` t ON t.id = u.token_id
+			WHERE u.created_at >= $1 AND u.created_at < $2 GROUP BY u.token_id, t.name, t.rate_limit
+			HAVING count(*) FILTER (WHERE u.status_code = 429) > 0 ORDER BY rl DESC, u.token_id LIMIT $3`,
 		topEndpoints: `SELECT COALESCE(NULLIF(route, ''), endpoint) AS e, method, count(*) AS n, sum(response_time_us)::bigint
 			FROM ` + usage + ` WHERE created_at >= $1 AND created_at < $2
 			GROUP BY e, method ORDER BY n DESC, COALESCE(NULLIF(route, ''), endpoint) COLLATE "C", method COLLATE "C" LIMIT $3`,
@@ -351,7 +386,7 @@ func (r *rawReports) TokenUsage(ctx context.Context, id int64, q apitoken.Query)
 func (r *rawReports) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overview, error) {
 	lo, hi, _, _ := rawBounds(q)
 	limit := q.EffectiveLimit()
-	res := &apitoken.Overview{TopTokens: []apitoken.TopToken{}}
+	res := &apitoken.Overview{TopTokens: []apitoken.TopToken{}, RateLimitedTokens: []apitoken.RateLimitedToken{}}
 	o := &res.Overview
 	var sumUS int64
 	if err := r.ls.db.QueryRowContext(ctx, r.totals, lo, hi, q.To.UTC().Truncate(time.Microsecond)).Scan(
@@ -365,11 +400,22 @@ func (r *rawReports) Overview(ctx context.Context, q apitoken.Query) (*apitoken.
 			t     apitoken.TopToken
 			sumUS int64
 		)
-		if err := rows.Scan(&t.ID, &t.Name, &t.Requests, &sumUS); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Requests, &sumUS, &t.RateLimitedRequests); err != nil {
 			return err
 		}
 		t.AvgResponseTime = avgMS(sumUS, t.Requests)
 		res.TopTokens = append(res.TopTokens, t)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = r.each(ctx, r.rateLimited, []any{lo, hi, limit}, func(rows *sql.Rows) error {
+		var t apitoken.RateLimitedToken
+		if err := rows.Scan(&t.TokenID, &t.Name, &t.RateLimit, &t.RateLimitedRequests, &t.Requests); err != nil {
+			return err
+		}
+		res.RateLimitedTokens = append(res.RateLimitedTokens, t)
 		return nil
 	})
 	if err != nil {

@@ -5,7 +5,6 @@ package adaptertest
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -166,32 +165,5 @@ func BenchSetup(b *testing.B) (*apitoken.Manager, string, []apitoken.MiddlewareO
 		apitoken.WithBasePath("/api"),
 		apitoken.WithLimiter(apitoken.NewMemoryLimiter(apitoken.WithLimiterClock(clock))),
 		apitoken.WithUsageSink(apitoken.SinkFunc(func(apitoken.Event) {})),
-	}
-}
-
-// DiscardWriter is a ResponseWriter that costs as little as possible, for
-// benchmarks. Clear its Header between requests.
-type DiscardWriter struct {
-	H      http.Header
-	Status int
-}
-
-func (w *DiscardWriter) Header() http.Header         { return w.H }
-func (w *DiscardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *DiscardWriter) WriteHeader(code int)        { w.Status = code }
-
-// ServeLoop serves the same request to h b.N times and fails if it is not
-// answered 200.
-func ServeLoop(b *testing.B, h http.Handler, r *http.Request) {
-	w := &DiscardWriter{H: http.Header{}}
-	h.ServeHTTP(w, r)
-	if w.Status != 0 && w.Status != http.StatusOK {
-		b.Fatalf("status %d", w.Status)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		clear(w.H)
-		h.ServeHTTP(w, r)
 	}
 }

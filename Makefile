@@ -1,0 +1,14 @@
+# Developer shortcuts; CI runs .ci/run.
+
+.PHONY: test bench bench-short
+
+test:
+	go test -race -count=1 ./...
+
+# The benchmark suite (bench/README.md): about 5 minutes, table in bench/out/results.md.
+bench:
+	go run ./bench/cmd/benchtable
+
+# Every contender briefly, as CI runs it.
+bench-short:
+	go run ./bench/cmd/benchtable -short

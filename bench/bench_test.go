@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/benchutil"
+	"github.com/apitoken/apitoken/store/memory"
+)
+
+func serveLoop(b *testing.B, h http.Handler, authorization string) {
+	r := httptest.NewRequest("GET", Path, nil)
+	r.RemoteAddr = "192.0.2.1:1234"
+	r.Header.Set("User-Agent", "bench")
+	if authorization != "" {
+		r.Header.Set("Authorization", authorization)
+	}
+	benchutil.ServeLoop(b, h, r)
+}
+
+// BenchmarkContenders serves Path through every contender the environment
+// allows (naive with APITOKEN_TEST_POSTGRES_DSN, apitoken-redis with
+// APITOKEN_TEST_REDIS_ADDR). With -count N the contenders alternate
+// (A B C A B C ...), so the machine's drift spreads over all of them.
+func BenchmarkContenders(b *testing.B) {
+	cs, err := Contenders(context.Background(), Config{
+		PostgresDSN: os.Getenv("APITOKEN_TEST_POSTGRES_DSN"),
+		RedisAddr:   os.Getenv("APITOKEN_TEST_REDIS_ADDR"),
+		TickClock:   true,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	for _, c := range cs {
+		b.Run(c.Name, func(b *testing.B) { serveLoop(b, c.Handler, c.Authorization) })
+	}
+}
+
+// scaleSizes are the store sizes of BenchmarkScale; APITOKEN_BENCH_SCALE
+// (a comma-free single number) replaces the largest, e.g. for a short run.
+func scaleSizes(b *testing.B) []int {
+	sizes := []int{1_000, 100_000, 1_000_000}
+	if s := os.Getenv("APITOKEN_BENCH_SCALE"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1000 {
+			b.Fatalf("APITOKEN_BENCH_SCALE=%q: want a number of at least 1000", s)
+		}
+		sizes = []int{1_000, n}
+	}
+	return sizes
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkScale measures Verify and the full middleware with n tokens in the
+// store, all of them cached, cycling through every token (so a large n pays
+// its CPU-cache misses), and reports the memory per cached token and per
+// limiter key.
+func BenchmarkScale(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range scaleSizes(b) {
+		// A TTL longer than the setup and the run: the benchmark measures
+		// cache hits, not refills.
+		m, err := apitoken.NewManager(memory.New(memory.WithMaxAudit(0)), apitoken.WithLogger(quietLogger()),
+			apitoken.WithUsageStore(nil), apitoken.WithCacheTTL(time.Hour))
+		if err != nil {
+			b.Fatal(err)
+		}
+		plains := make([]string, n)
+		headers := make([]string, n)
+		for i := range plains {
+			_, plains[i], err = m.Create(ctx, apitoken.CreateParams{Name: "t" + strconv.Itoa(i), RateLimit: ptrTo(apitoken.MaxRateLimit)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			headers[i] = "Bearer " + plains[i]
+		}
+		before := heapInUse()
+		for _, p := range plains {
+			if _, err := m.Verify(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perToken := float64(heapInUse()-before) / float64(n)
+
+		clk := &tickClock{}
+		limiter := apitoken.NewMemoryLimiter(apitoken.WithLimiterClock(clk.Now))
+		keys := make([]string, n)
+		for i := range keys {
+			keys[i] = strconv.Itoa(i + 1)
+		}
+		before = heapInUse()
+		for _, k := range keys {
+			_, _ = limiter.Allow(ctx, k, apitoken.MaxRateLimit)
+		}
+		perKey := float64(heapInUse()-before) / float64(n)
+		full := apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(limiter))(Bare)
+
+		b.Run(fmt.Sprintf("verify/tokens=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.ReportMetric(perToken, "B/cached-token")
+			for i := 0; i < b.N; i++ {
+				if _, err := m.Verify(ctx, plains[i%n]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("middleware/tokens=%d", n), func(b *testing.B) {
+			r := httptest.NewRequest("GET", Path, nil)
+			w := benchutil.NewDiscardWriter()
+			b.ReportAllocs()
+			b.ReportMetric(perKey, "B/limiter-key")
+			for i := 0; i < b.N; i++ {
+				r.Header["Authorization"] = []string{headers[i%n]}
+				w.Serve(full, r)
+			}
+		})
+		_ = m.Close(ctx)
+	}
+}
