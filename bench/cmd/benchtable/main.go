@@ -359,6 +359,9 @@ func run(ctx context.Context, o options) error {
 	}
 
 	r.printf("\n## Targets\n\n%s\n", strings.Join(r.checks, "\n"))
+	if o.short {
+		r.printf("\nA short run measures too briefly to judge the targets (its database cost also spreads one batch over\n200 requests instead of 1,000); run the full suite for that.\n")
+	}
 	if err := os.WriteFile(filepath.Join(o.out, "results.md"), table.Bytes(), 0o644); err != nil {
 		return err
 	}
