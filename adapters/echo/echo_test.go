@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"github.com/apitoken/apitoken/adapters/internal/adaptertest"
 	"github.com/apitoken/apitoken/internal/benchutil"
+	"github.com/apitoken/apitoken/internal/testhttp"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +27,7 @@ type fixture struct {
 	events *adaptertest.Events
 	tokens map[string]string // name → plaintext
 	ids    map[string]int64
+	tk     *adaptertest.Tokens
 }
 
 // newFixture builds an Echo with the admin API at /api/api-tokens and
@@ -37,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	tk := adaptertest.NewTokens(t)
 	m := tk.M
-	f := &fixture{events: tk.Events, tokens: tk.Plain, ids: tk.IDs}
+	f := &fixture{events: tk.Events, tokens: tk.Plain, ids: tk.IDs, tk: tk}
 
 	admin, err := apitoken.NewHandler(m, apitoken.StaticSecret(adminSecret), apitoken.WithMountPath("/api/api-tokens"))
 	if err != nil {
@@ -77,20 +78,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) do(method, path, bearer, body string) *httptest.ResponseRecorder {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	rec := httptest.NewRecorder()
-	f.engine.ServeHTTP(rec, req)
-	return rec
+	return testhttp.Do(f.engine, method, path, bearer, body)
 }
 
 func TestMiddleware(t *testing.T) {
@@ -233,58 +221,7 @@ func TestTokenAndRouteOutsideMiddleware(t *testing.T) {
 
 func TestMountAdmin(t *testing.T) {
 	f := newFixture(t)
-	tests := []struct {
-		name       string
-		method     string
-		path       string
-		bearer     string
-		body       string
-		wantStatus int
-	}{
-		{name: "create with admin secret", method: "POST", path: "/api/api-tokens", bearer: adminSecret,
-			body: `{"name":"WordPress Plugin - Main Site","rate_limit":200,"allowed_endpoints":["/products*"]}`, wantStatus: 201},
-		{name: "create without secret", method: "POST", path: "/api/api-tokens",
-			body: `{"name":"x"}`, wantStatus: 401},
-		{name: "create with an API token", method: "POST", path: "/api/api-tokens", bearer: f.tokens["all"],
-			body: `{"name":"x"}`, wantStatus: 401},
-		{name: "list", method: "GET", path: "/api/api-tokens", bearer: adminSecret, wantStatus: 200},
-		{name: "subpath get", method: "GET", path: "/api/api-tokens/" + strconv.FormatInt(f.ids["all"], 10), bearer: adminSecret, wantStatus: 200},
-		{name: "subpath patch", method: "PATCH", path: "/api/api-tokens/" + strconv.FormatInt(f.ids["all"], 10), bearer: adminSecret,
-			body: `{"description":"patched"}`, wantStatus: 200},
-		{name: "nested subpath", method: "GET", path: "/api/api-tokens/stats/overview?days=7", bearer: adminSecret, wantStatus: 200},
-		{name: "subpath without secret", method: "DELETE", path: "/api/api-tokens/1", wantStatus: 401},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rec := f.do(tt.method, tt.path, tt.bearer, tt.body)
-			if rec.Code != tt.wantStatus {
-				t.Fatalf("status %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
-			}
-			if tt.wantStatus == 201 {
-				var body struct {
-					Token struct {
-						ID    int64  `json:"id"`
-						Token string `json:"token"`
-					} `json:"token"`
-					Message string `json:"message"`
-				}
-				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-					t.Fatal(err)
-				}
-				if !strings.HasPrefix(body.Token.Token, "atk_") || body.Message == "" {
-					t.Fatalf("create response %s", rec.Body)
-				}
-				// The new token works on the demo API through the middleware.
-				if got := f.do("GET", "/api/products", body.Token.Token, ""); got.Code != 200 {
-					t.Errorf("new token: %d %s", got.Code, got.Body)
-				}
-			}
-			if len(f.events.List()) != 0 && tt.wantStatus != 201 {
-				t.Errorf("admin requests were recorded as usage: %+v", f.events.List())
-			}
-			f.events.Reset()
-		})
-	}
+	adaptertest.CheckMountAdmin(t, f.engine, f.tk)
 }
 
 // TestRecordedSizeStreaming checks the status and size of a response

@@ -5,6 +5,7 @@ package adaptertest
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/testhttp"
 	"github.com/apitoken/apitoken/store/memory"
 )
 
@@ -165,5 +167,66 @@ func BenchSetup(b *testing.B) (*apitoken.Manager, string, []apitoken.MiddlewareO
 		apitoken.WithBasePath("/api"),
 		apitoken.WithLimiter(apitoken.NewMemoryLimiter(apitoken.WithLimiterClock(clock))),
 		apitoken.WithUsageSink(apitoken.SinkFunc(func(apitoken.Event) {})),
+	}
+}
+
+// CheckMountAdmin checks the admin API mounted at /api/api-tokens of h,
+// whose demo routes under /api are behind the middleware over tk: the admin
+// secret is required (an API token is refused), subpaths reach the
+// handler, a created token works on the demo API, and admin requests are
+// not recorded as usage.
+func CheckMountAdmin(t *testing.T, h http.Handler, tk *Tokens) {
+	t.Helper()
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		bearer     string
+		body       string
+		wantStatus int
+	}{
+		{name: "create with admin secret", method: "POST", path: "/api/api-tokens", bearer: AdminSecret,
+			body: `{"name":"WordPress Plugin - Main Site","rate_limit":200,"allowed_endpoints":["/products*"]}`, wantStatus: 201},
+		{name: "create without secret", method: "POST", path: "/api/api-tokens",
+			body: `{"name":"x"}`, wantStatus: 401},
+		{name: "create with an API token", method: "POST", path: "/api/api-tokens", bearer: tk.Plain["all"],
+			body: `{"name":"x"}`, wantStatus: 401},
+		{name: "list", method: "GET", path: "/api/api-tokens", bearer: AdminSecret, wantStatus: 200},
+		{name: "subpath get", method: "GET", path: "/api/api-tokens/" + strconv.FormatInt(tk.IDs["all"], 10), bearer: AdminSecret, wantStatus: 200},
+		{name: "subpath patch", method: "PATCH", path: "/api/api-tokens/" + strconv.FormatInt(tk.IDs["all"], 10), bearer: AdminSecret,
+			body: `{"description":"patched"}`, wantStatus: 200},
+		{name: "nested subpath", method: "GET", path: "/api/api-tokens/stats/overview?days=7", bearer: AdminSecret, wantStatus: 200},
+		{name: "subpath without secret", method: "DELETE", path: "/api/api-tokens/1", wantStatus: 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := testhttp.Do(h, tt.method, tt.path, tt.bearer, tt.body)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if tt.wantStatus == 201 {
+				var body struct {
+					Token struct {
+						ID    int64  `json:"id"`
+						Token string `json:"token"`
+					} `json:"token"`
+					Message string `json:"message"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasPrefix(body.Token.Token, "atk_") || body.Message == "" {
+					t.Fatalf("create response %s", rec.Body)
+				}
+				// The new token works on the demo API through the middleware.
+				if got := testhttp.Do(h, "GET", "/api/products", body.Token.Token, ""); got.Code != 200 {
+					t.Errorf("new token: %d %s", got.Code, got.Body)
+				}
+			}
+			if len(tk.Events.List()) != 0 && tt.wantStatus != 201 {
+				t.Errorf("admin requests were recorded as usage: %+v", tk.Events.List())
+			}
+			tk.Events.Reset()
+		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/testhttp"
 	"github.com/apitoken/apitoken/store/memory"
 )
 
@@ -70,20 +71,7 @@ func (d *server) clock() time.Time { return time.Unix(0, d.now.Load()).UTC() }
 
 func (d *server) do(t *testing.T, method, path, bearer, body string) *httptest.ResponseRecorder {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	rec := httptest.NewRecorder()
-	d.h.ServeHTTP(rec, req)
-	return rec
+	return testhttp.Do(d.h, method, path, bearer, body)
 }
 
 // create makes a token through the admin API.
