@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -586,13 +588,8 @@ func (h *adminHandler) get(q *adminRequest) {
 }
 
 func (h *adminHandler) create(q *adminRequest) {
-	fields, ok := h.readObject(q)
+	u, ok := h.readUpdate(q)
 	if !ok {
-		return
-	}
-	u, err := decodeFields(fields)
-	if err != nil {
-		badRequest(q.w, err.Error())
 		return
 	}
 	p := CreateParams{
@@ -612,6 +609,21 @@ func (h *adminHandler) create(q *adminRequest) {
 	h.writeSecret(q, http.StatusCreated, t, plain, createdMessage, err)
 }
 
+// readUpdate reads a create or update body into an Update. On failure it
+// has answered the request.
+func (h *adminHandler) readUpdate(q *adminRequest) (Update, bool) {
+	fields, ok := h.readObject(q)
+	if !ok {
+		return Update{}, false
+	}
+	u, err := decodeFields(fields)
+	if err != nil {
+		badRequest(q.w, err.Error())
+		return Update{}, false
+	}
+	return u, true
+}
+
 // writeSecret answers a create or rotate: the token with its plaintext,
 // shown this once, and message; or err.
 func (h *adminHandler) writeSecret(q *adminRequest, status int, t *Token, plain, message string, err error) {
@@ -626,13 +638,8 @@ func (h *adminHandler) writeSecret(q *adminRequest, status int, t *Token, plain,
 }
 
 func (h *adminHandler) update(q *adminRequest) {
-	fields, ok := h.readObject(q)
+	u, ok := h.readUpdate(q)
 	if !ok {
-		return
-	}
-	u, err := decodeFields(fields)
-	if err != nil {
-		badRequest(q.w, err.Error())
 		return
 	}
 	t, err := h.m.Update(q.r.Context(), q.id, u)
@@ -650,12 +657,15 @@ func (h *adminHandler) rotate(q *adminRequest) {
 	if !ok {
 		return
 	}
-	var grace time.Duration
-	for k, raw := range fields {
+	// Unknown members first, in name order: the same error for the same body.
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
 		if k != "grace_period_seconds" {
-			badRequest(q.w, fmt.Sprintf("Unknown field %q", truncate(strings.ToValidUTF8(k, "\uFFFD"), 64)))
+			badRequest(q.w, unknownField(k))
 			return
 		}
+	}
+	var grace time.Duration
+	if raw, ok := fields["grace_period_seconds"]; ok {
 		var n int64
 		max := int64(MaxRotationGrace / time.Second)
 		if json.Unmarshal(raw, &n) != nil || n < 0 || n > max {
@@ -842,6 +852,11 @@ var bodyFields = map[string]bool{
 	"allowed_endpoints": true, "scopes": true, "metadata": true, "expires_at": true,
 }
 
+// unknownField is the error text for a body member no route accepts.
+func unknownField(name string) string {
+	return fmt.Sprintf("Unknown field %q", truncate(strings.ToValidUTF8(name, "\uFFFD"), 64))
+}
+
 // fieldError is a body field of the wrong type or form.
 type fieldError struct{ msg string }
 
@@ -860,7 +875,7 @@ func decodeFields(fields map[string]json.RawMessage) (Update, error) {
 	sort.Strings(names) // the same error for the same body
 	for _, k := range names {
 		if !bodyFields[k] {
-			return u, &fieldError{fmt.Sprintf("Unknown field %q", truncate(strings.ToValidUTF8(k, "\uFFFD"), 64))}
+			return u, &fieldError{unknownField(k)}
 		}
 	}
 	bad := func(field, want string) error { return &fieldError{field + " must be " + want} }

@@ -167,6 +167,7 @@ func TestHandlerRotate(t *testing.T) {
 		{`{"grace_period_seconds": "3600"}`, "", "grace_period_seconds must be an integer"},
 		{`{"grace_period_seconds": 1.5}`, "", "grace_period_seconds must be an integer"},
 		{`{"grace": 60}`, "", `Unknown field "grace"`},
+		{`{"zz": 1, "grace_period_seconds": -1, "aa": 2}`, "", `Unknown field "aa"`},
 		{`[]`, "", "Request body must be a JSON object"},
 		{`{"grace_period_seconds": 60`, "", "Malformed JSON"},
 		{`{} {}`, "", "single JSON object"},
