@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/apitoken/apitoken/internal/clientip"
 	"github.com/apitoken/apitoken/internal/pathmatch"
@@ -544,6 +545,7 @@ type reqCtx struct {
 	tok      *Token
 	key, val any // ServeHTTPWithValue's pair; key is nil for ServeHTTP
 	hdr      [3]string
+	num      [20]byte // X-RateLimit-Remaining's text when over smallIntsLen
 	rec      recorder
 	body     *countingBody // counts a body of unknown length
 }
@@ -628,7 +630,17 @@ func formatReset(sec int64) string {
 // from a table of small numbers, the reset time from the entry's last
 // formatted second), so it does not allocate in the common case.
 func (c *reqCtx) setLimitHeaders(h http.Header, e *cacheEntry, remaining int, resetSec int64) {
-	c.hdr = [3]string{e.limitHdr, intText(remaining), e.resetText(resetSec)}
+	var rem string
+	if remaining < smallIntsLen {
+		rem = intText(remaining)
+	} else {
+		// A large limit's count is written into the request's own
+		// buffer. The string may alias it: a reqCtx is never reused, and
+		// its headers are set once, so the bytes never change.
+		b := strconv.AppendInt(c.num[:0], int64(remaining), 10)
+		rem = unsafe.String(&b[0], len(b))
+	}
+	c.hdr = [3]string{e.limitHdr, rem, e.resetText(resetSec)}
 	h["X-Ratelimit-Limit"] = c.hdr[0:1:1]
 	h["X-Ratelimit-Remaining"] = c.hdr[1:2:2]
 	h["X-Ratelimit-Reset"] = c.hdr[2:3:3]

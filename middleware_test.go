@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -610,12 +611,42 @@ func TestMiddlewareCountsBodyOfUnknownLength(t *testing.T) {
 	}
 }
 
+// Large limits' remaining counts are exact, and a response's header value
+// stays what it was when later requests are served.
+func TestMiddlewareLargeRemaining(t *testing.T) {
+	m, _, clk := newManager(t)
+	_, plain := mustCreate(t, m, apitoken.CreateParams{RateLimit: ptr(apitoken.MaxRateLimit)})
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	h := apitoken.Middleware(m, apitoken.WithLimiter(apitoken.NewMemoryLimiter(apitoken.WithLimiterClock(clk.Now))))(ok)
+	var seen []http.Header
+	for range 3 {
+		r := httptest.NewRequest("GET", "/products", nil)
+		r.Header.Set("Authorization", "Bearer "+plain)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+		seen = append(seen, w.Header())
+	}
+	for i, hdr := range seen {
+		if got, want := hdr.Get("X-RateLimit-Remaining"), strconv.Itoa(apitoken.MaxRateLimit-i-1); got != want {
+			t.Errorf("response %d: X-RateLimit-Remaining %q, want %q", i, got, want)
+		}
+		if got, want := hdr.Get("X-RateLimit-Limit"), strconv.Itoa(apitoken.MaxRateLimit); got != want {
+			t.Errorf("response %d: X-RateLimit-Limit %q, want %q", i, got, want)
+		}
+	}
+}
+
 // TestMiddlewareAllocations: an allowed request of a cached token costs the
 // copy of the request and one allocation of the middleware's own, over what
-// the handler allocates, whichever sink takes the event.
+// the handler allocates, whichever sink takes the event and however large
+// the token's limit (and so its X-RateLimit-Remaining) is.
 func TestMiddlewareAllocations(t *testing.T) {
 	m, _, clk := newManager(t)
-	_, plain := mustCreate(t, m, apitoken.CreateParams{RateLimit: ptr(5000), AllowedEndpoints: []string{"/products*"}})
+	_, small := mustCreate(t, m, apitoken.CreateParams{RateLimit: ptr(5000), AllowedEndpoints: []string{"/products*"}})
+	_, large := mustCreate(t, m, apitoken.CreateParams{RateLimit: ptr(apitoken.MaxRateLimit), AllowedEndpoints: []string{"/products*"}})
 	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Type"] = []string{"application/json"}
 		_, _ = io.WriteString(w, `{"products":[]}`)
@@ -624,11 +655,12 @@ func TestMiddlewareAllocations(t *testing.T) {
 		apitoken.WithSinkLogger(quietLogger()))
 	defer closeSink(t, batch)
 	tests := []struct {
-		name string
-		sink apitoken.Sink
+		name, plain string
+		sink        apitoken.Sink
 	}{
-		{"SinkFunc", apitoken.SinkFunc(func(apitoken.Event) {})},
-		{"BatchSink", batch},
+		{"SinkFunc", small, apitoken.SinkFunc(func(apitoken.Event) {})},
+		{"BatchSink", small, batch},
+		{"BatchSink/large limit", large, batch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -636,7 +668,7 @@ func TestMiddlewareAllocations(t *testing.T) {
 				apitoken.WithLimiter(apitoken.NewMemoryLimiter(apitoken.WithLimiterClock(clk.Now))),
 				apitoken.WithUsageSink(tt.sink))(bare)
 			r := httptest.NewRequest("GET", "/api/products/123", nil)
-			r.Header.Set("Authorization", "Bearer "+plain)
+			r.Header.Set("Authorization", "Bearer "+tt.plain)
 			w := benchutil.NewDiscardWriter()
 			allocs := func(h http.Handler) float64 {
 				return testing.AllocsPerRun(1000, func() { w.Serve(h, r) })
