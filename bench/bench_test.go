@@ -71,10 +71,14 @@ func heapInUse() uint64 {
 	return ms.HeapAlloc
 }
 
+// hotTokens is how many tokens send the requests of verify-hot.
+const hotTokens = 1000
+
 // BenchmarkScale measures Verify and the full middleware with n tokens in the
 // store, all of them cached, cycling through every token (so a large n pays
-// its CPU-cache misses), and reports the memory per cached token and per
-// limiter key.
+// its CPU-cache misses); Verify again with requests from hotTokens of them
+// (the store's size alone); and reports the memory per cached token and
+// per limiter key.
 func BenchmarkScale(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range scaleSizes(b) {
@@ -131,6 +135,26 @@ func BenchmarkScale(b *testing.B) {
 			b.ReportMetric(perToken, "B/cached-token")
 			for i := 0; i < b.N; i++ {
 				if _, err := m.Verify(ctx, plains[i%n]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		// The same store with traffic from 1,000 of its tokens, spread over
+		// it: the cost of the store's size alone, apart from the CPU-cache
+		// misses of a working set of n tokens.
+		// Their plaintexts are copied into one buffer, as for all tokens.
+		var hotBuf []byte
+		for i := 0; i < n && len(hotBuf) < hotTokens*len(plains[0]); i += max(n/hotTokens, 1) {
+			hotBuf = append(hotBuf, plains[i]...)
+		}
+		hot := make([]string, len(hotBuf)/len(plains[0]))
+		for i, all := 0, string(hotBuf); i < len(hot); i++ {
+			hot[i] = all[i*len(plains[0]) : (i+1)*len(plains[0])]
+		}
+		b.Run(fmt.Sprintf("verify-hot/tokens=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.Verify(ctx, hot[i%len(hot)]); err != nil {
 					b.Fatal(err)
 				}
 			}
