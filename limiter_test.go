@@ -3,6 +3,7 @@ package apitoken_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sort"
@@ -289,7 +290,7 @@ func TestMemoryLimiterUnlimited(t *testing.T) {
 	}{
 		{"zero", 0},
 		{"minus one", -1},
-		{"very negative", -1 << 40},
+		{"very negative", math.MinInt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
