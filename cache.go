@@ -14,9 +14,10 @@ import (
 // cacheEntry is what the verification cache keeps per token hash: the token
 // and everything the request path derives from it, computed once.
 //
-// Its first 64 bytes hold all that a cache hit reads: the rest of the hash
-// (the map key is its first 8 bytes), the staleness and expiry times, the
-// last use, the token and its state. The entry is 192 bytes, a size class
+// Its first 64 bytes hold all that Verify reads on a cache hit: the rest of
+// the hash (the map key is its first 8 bytes), the staleness and expiry
+// times, the last use, the token and its state. (The middleware reads the
+// fields after them too.) The entry is 192 bytes, a size class
 // whose objects start on a 64-byte boundary, so those bytes are one cache
 // line: with a million cached tokens, each line read is a trip to memory.
 // TestCacheEntryLayout keeps it so.
@@ -155,6 +156,10 @@ func (c *verifyCache) put(h Hash, e *cacheEntry, gen uint64) {
 		c.retire(old)
 		if old.notFound {
 			s.negs--
+		} else {
+			// The hash may now answer for another token, or for none
+			// (a rotated token's old hash once its grace has ended).
+			s.removeID(old.tok.ID, h)
 		}
 	}
 	if e.notFound {

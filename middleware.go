@@ -545,7 +545,7 @@ type reqCtx struct {
 	tok      *Token
 	key, val any // ServeHTTPWithValue's pair; key is nil for ServeHTTP
 	hdr      [3]string
-	num      [20]byte // X-RateLimit-Remaining's text when over smallIntsLen
+	num      [20]byte // X-RateLimit-Remaining's text when it is smallIntsLen or more
 	rec      recorder
 	body     *countingBody // counts a body of unknown length
 }
@@ -631,14 +631,19 @@ func formatReset(sec int64) string {
 // formatted second), so it does not allocate in the common case.
 func (c *reqCtx) setLimitHeaders(h http.Header, e *cacheEntry, remaining int, resetSec int64) {
 	var rem string
-	if remaining < smallIntsLen {
+	switch {
+	case remaining < smallIntsLen:
 		rem = intText(remaining)
-	} else {
+	case c.hdr[1] == "":
 		// A large limit's count is written into the request's own
-		// buffer. The string may alias it: a reqCtx is never reused, and
-		// its headers are set once, so the bytes never change.
+		// buffer, and the string aliases it: a reqCtx is never reused,
+		// and this is the first time its headers are set (serve sets
+		// them once, and refuse only when serve has not), so the bytes
+		// never change.
 		b := strconv.AppendInt(c.num[:0], int64(remaining), 10)
 		rem = unsafe.String(&b[0], len(b))
+	default:
+		rem = strconv.Itoa(remaining) // the buffer may be in use
 	}
 	c.hdr = [3]string{e.limitHdr, rem, e.resetText(resetSec)}
 	h["X-Ratelimit-Limit"] = c.hdr[0:1:1]
