@@ -37,9 +37,11 @@ type cacheEntry struct {
 	limitHdr  string        // the rate limit as a header value
 	endpoints pathmatch.Set // compiled AllowedEndpoints
 
-	reset atomic.Pointer[resetText] // last X-RateLimit-Reset value
-
 	flushed atomic.Int64 // lastUsed value already written to the store
+
+	// limLog is the token's log in the middleware's MemoryLimiter, handed
+	// back to it on the next request (MemoryLimiter.decideHinted).
+	limLog atomic.Pointer[slidingLog]
 
 	_ [24]byte // to 192 bytes
 }
@@ -62,7 +64,7 @@ func newCacheEntry(t *Token, expires int64) (*cacheEntry, error) {
 		rateLimit: t.RateLimit,
 		expires:   expires,
 		key:       strconv.FormatInt(t.ID, 10),
-		limitHdr:  strconv.Itoa(t.RateLimit),
+		limitHdr:  intText(t.RateLimit), // below 10,000: shared, in the CPU's caches
 		endpoints: set,
 	}, err
 }

@@ -85,6 +85,14 @@ type slidingLog struct {
 	ts   []int64
 	head int
 	n    int
+
+	// For the middleware, which keeps the log of a token's key in the
+	// token's cache entry and passes it back (decideHinted): the limiter
+	// and shard it belongs to, set once, and whether it has left the
+	// shard's map (sweep, Reset), after which it must not be used.
+	owner *MemoryLimiter
+	shard uint32
+	gone  bool
 }
 
 // LimiterOption configures a MemoryLimiter.
@@ -169,22 +177,66 @@ func refusal(limit int, now int64, current int, reset int64) Decision {
 // next frees a slot (or, if refused, when a request will next be allowed)
 // and whether the request is allowed.
 func (l *MemoryLimiter) decideAt(now int64, key string, limit int, count bool) (current int, reset int64, allowed bool) {
-	win := int64(l.window)
-	sh := &l.shards[shardOf(key)]
+	i := shardOf(key)
+	sh := &l.shards[i]
 	sh.mu.Lock()
-	if now-sh.lastSweep > win {
-		sh.sweep(now - win)
-		sh.lastSweep = now
-	}
+	l.sweepIfDue(sh, now)
 	w := sh.keys[key]
 	if w == nil {
 		if !count {
 			sh.mu.Unlock()
-			return 0, now + win, true
+			return 0, now + int64(l.window), true
 		}
-		w = &slidingLog{}
-		sh.keys[key] = w
+		w = l.newLog(sh, i, key)
 	}
+	current, reset, allowed = l.decideLog(w, now, limit, count)
+	sh.mu.Unlock()
+	return current, reset, allowed
+}
+
+// decideHinted is decideAt counting the request, for a caller that keeps
+// the key's log between requests: hint is the log this call returned last
+// time for key (nil the first time). A valid hint saves hashing the key and
+// the map lookup, which with many keys are trips to memory; a hint of
+// another limiter, or of a log swept or Reset since, is ignored.
+func (l *MemoryLimiter) decideHinted(now int64, key string, limit int, hint *slidingLog) (current int, reset int64, allowed bool, w *slidingLog) {
+	var i uint32
+	if hint != nil && hint.owner == l { // owner and shard never change
+		i = hint.shard
+	} else {
+		hint, i = nil, shardOf(key)
+	}
+	sh := &l.shards[i]
+	sh.mu.Lock()
+	l.sweepIfDue(sh, now)
+	if w = hint; w == nil || w.gone {
+		if w = sh.keys[key]; w == nil {
+			w = l.newLog(sh, i, key)
+		}
+	}
+	current, reset, allowed = l.decideLog(w, now, limit, true)
+	sh.mu.Unlock()
+	return current, reset, allowed, w
+}
+
+// sweepIfDue sweeps sh once a window; the caller holds sh.mu.
+func (l *MemoryLimiter) sweepIfDue(sh *limiterShard, now int64) {
+	if win := int64(l.window); now-sh.lastSweep > win {
+		sh.sweep(now - win)
+		sh.lastSweep = now
+	}
+}
+
+// newLog adds key's log to shard i; the caller holds its lock.
+func (l *MemoryLimiter) newLog(sh *limiterShard, i uint32, key string) *slidingLog {
+	w := &slidingLog{owner: l, shard: i}
+	sh.keys[key] = w
+	return w
+}
+
+// decideLog decides on w at now; the caller holds the lock of w's shard.
+func (l *MemoryLimiter) decideLog(w *slidingLog, now int64, limit int, count bool) (current int, reset int64, allowed bool) {
+	win := int64(l.window)
 	// Keep the log in time order (expire and sweep rely on it): a time
 	// earlier than the newest logged one is taken as that time.
 	if w.n > 0 {
@@ -195,15 +247,11 @@ func (l *MemoryLimiter) decideAt(now int64, key string, limit int, count bool) (
 		if count {
 			w.push(now, limit)
 		}
-		current, reset = w.n, w.oldest(now)+win
-		sh.mu.Unlock()
-		return current, reset, true
+		return w.n, w.oldest(now) + win, true
 	}
 	// Allowed again once w.n-limit+1 requests have left the window (one
 	// unless the limit was lowered): when the newest of those leaves.
-	reset = w.at(w.n-limit) + win
-	sh.mu.Unlock()
-	return limit + 1, reset, false
+	return limit + 1, w.at(w.n-limit) + win, false
 }
 
 // Len returns the number of keys currently tracked.
@@ -222,7 +270,10 @@ func (l *MemoryLimiter) Len() int {
 func (l *MemoryLimiter) Reset(key string) {
 	sh := &l.shards[shardOf(key)]
 	sh.mu.Lock()
-	delete(sh.keys, key)
+	if w := sh.keys[key]; w != nil {
+		w.gone = true
+		delete(sh.keys, key)
+	}
 	sh.mu.Unlock()
 }
 
@@ -230,6 +281,7 @@ func (l *MemoryLimiter) Reset(key string) {
 func (sh *limiterShard) sweep(cutoff int64) {
 	for k, w := range sh.keys {
 		if w.n == 0 || w.newest() <= cutoff {
+			w.gone = true
 			delete(sh.keys, k)
 		}
 	}

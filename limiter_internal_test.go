@@ -197,3 +197,78 @@ func TestShardOfSpreadsKeys(t *testing.T) {
 		})
 	}
 }
+
+// decideHinted, with the log it returns passed back, decides exactly as
+// decideAt does, through sweeps and Resets.
+func TestDecideHintedMatchesDecideAt(t *testing.T) {
+	const win = int64(time.Second)
+	plain := NewMemoryLimiter(WithWindow(time.Second))
+	hinted := NewMemoryLimiter(WithWindow(time.Second))
+	keys := []string{"1", "2", "3", "42"}
+	hints := map[string]*slidingLog{}
+	now := int64(1_700_000_000) * int64(time.Second)
+	rng := uint64(1)
+	next := func(n uint64) uint64 { // xorshift: a fixed sequence
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		return rng % n
+	}
+	for step := range 20_000 {
+		switch next(100) {
+		case 0:
+			now += 2 * win // every log idle: the next call sweeps them away
+		case 1:
+			k := keys[next(uint64(len(keys)))]
+			plain.Reset(k)
+			hinted.Reset(k)
+			continue
+		default:
+			now += int64(next(uint64(win / 50)))
+		}
+		k := keys[next(uint64(len(keys)))]
+		limit := int(1 + next(40))
+		c1, r1, a1 := plain.decideAt(now, k, limit, true)
+		c2, r2, a2, w := hinted.decideHinted(now, k, limit, hints[k])
+		if c1 != c2 || r1 != r2 || a1 != a2 {
+			t.Fatalf("step %d, key %s, limit %d: decideAt (%d, %d, %v), decideHinted (%d, %d, %v)", step, k, limit, c1, r1, a1, c2, r2, a2)
+		}
+		if got := hinted.shards[shardOf(k)].keys[k]; got != w {
+			t.Fatalf("step %d: decideHinted returned a log that is not the key's", step)
+		}
+		hints[k] = w
+	}
+}
+
+// A hint whose log was swept or Reset, or that belongs to another limiter,
+// is not used.
+func TestDecideHintedIgnoresStaleHints(t *testing.T) {
+	l := NewMemoryLimiter(WithWindow(time.Second))
+	now := int64(1_700_000_000) * int64(time.Second)
+	_, _, _, w := l.decideHinted(now, "7", 5, nil)
+	for range 4 {
+		_, _, _, w = l.decideHinted(now, "7", 5, w)
+	}
+	if cur, _, allowed, _ := l.decideHinted(now, "7", 5, w); allowed || cur != 6 {
+		t.Fatalf("6th request: allowed %v current %d, want refused with 6", allowed, cur)
+	}
+
+	l.Reset("7")
+	cur, _, allowed, w2 := l.decideHinted(now, "7", 5, w)
+	if !allowed || cur != 1 || w2 == w {
+		t.Fatalf("after Reset: allowed %v current %d, new log %v; want a new log's first request", allowed, cur, w2 != w)
+	}
+
+	// Two windows later the next call sweeps the idle log away.
+	now += 2 * int64(time.Second)
+	_, _, _, w3 := l.decideHinted(now, "7", 5, w2)
+	if !w2.gone || w3 == w2 || l.shards[shardOf("7")].keys["7"] != w3 {
+		t.Fatal("a swept log was used, or the new one is not in the map")
+	}
+
+	other := NewMemoryLimiter(WithWindow(time.Second))
+	_, _, _, w4 := other.decideHinted(now, "7", 5, w3)
+	if w4 == w3 || w4.owner != other || w3.n != 1 {
+		t.Fatal("another limiter's log was used")
+	}
+}

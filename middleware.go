@@ -326,7 +326,11 @@ func (mw *middleware) serve(w http.ResponseWriter, r *http.Request, key, val any
 				at = l.now()
 			}
 			now := at.UnixNano()
-			current, reset, allowed := l.decideAt(now, e.key, limit, true)
+			hint := e.limLog.Load()
+			current, reset, allowed, log := l.decideHinted(now, e.key, limit, hint)
+			if log != hint {
+				e.limLog.Store(log)
+			}
 			remaining := 0
 			if allowed {
 				remaining = limit - current
@@ -586,18 +590,25 @@ func ceilSecond(ns int64) int64 {
 	return sec
 }
 
-// resetText is the X-RateLimit-Reset value for the Unix second sec, RFC
+// resetTextFor is the X-RateLimit-Reset value for the Unix second sec, RFC
 // 3339 with milliseconds as the spec shows it ("2025-01-15T10:31:00.000Z").
-// The entry keeps the last text, which stays valid for a second of
-// requests.
-func (e *cacheEntry) resetText(sec int64) string {
-	if rt := e.reset.Load(); rt != nil && rt.unix == sec {
+// The texts are kept in one table shared by every token, a slot per second
+// modulo its size: the reset times of all tokens lie within a window of
+// now, so a few dozen slots serve them all and stay in the CPU's caches,
+// where a text per token would be a trip to memory for each one of many
+// tokens. A slot is formatted again when a second far apart takes it.
+func resetTextFor(sec int64) string {
+	slot := &resetTexts[uint64(sec)%uint64(len(resetTexts))]
+	if rt := slot.Load(); rt != nil && rt.unix == sec {
 		return rt.text
 	}
 	rt := &resetText{unix: sec, text: formatReset(sec)}
-	e.reset.Store(rt)
+	slot.Store(rt)
 	return rt.text
 }
+
+// resetTexts covers a little over an hour of seconds.
+var resetTexts [4096]atomic.Pointer[resetText]
 
 // formatReset is time.Unix(sec, 0).UTC().Format(resetLayout), written out
 // for the years 0 to 9999: a third of Format's time, paid each time a busy
@@ -627,8 +638,8 @@ func formatReset(sec int64) string {
 
 // setLimitHeaders sets the three X-RateLimit-* headers. The values come
 // from caches (the limit's text from the cache entry, the remaining count
-// from a table of small numbers, the reset time from the entry's last
-// formatted second), so it does not allocate in the common case.
+// from a table of small numbers, the reset time from a table of recent
+// seconds), so it does not allocate in the common case.
 func (c *reqCtx) setLimitHeaders(h http.Header, e *cacheEntry, remaining int, resetSec int64) {
 	var rem string
 	switch {
@@ -645,7 +656,7 @@ func (c *reqCtx) setLimitHeaders(h http.Header, e *cacheEntry, remaining int, re
 	default:
 		rem = strconv.Itoa(remaining) // the buffer may be in use
 	}
-	c.hdr = [3]string{e.limitHdr, rem, e.resetText(resetSec)}
+	c.hdr = [3]string{e.limitHdr, rem, resetTextFor(resetSec)}
 	h["X-Ratelimit-Limit"] = c.hdr[0:1:1]
 	h["X-Ratelimit-Remaining"] = c.hdr[1:2:2]
 	h["X-Ratelimit-Reset"] = c.hdr[2:3:3]

@@ -14,7 +14,6 @@ import (
 
 func TestResetTextRoundsUpToTheSecond(t *testing.T) {
 	base := time.Date(2025, 1, 15, 10, 31, 0, 0, time.UTC)
-	e := &cacheEntry{}
 	tests := []struct {
 		name string
 		in   time.Time
@@ -25,14 +24,16 @@ func TestResetTextRoundsUpToTheSecond(t *testing.T) {
 		{"999 ms later", base.Add(999 * time.Millisecond), "2025-01-15T10:31:01.000Z"},
 		{"other zone", base.In(time.FixedZone("x", 3600)), "2025-01-15T10:31:00.000Z"},
 		{"cached again", base, "2025-01-15T10:31:00.000Z"},
+		{"same slot, 4096 s later", base.Add(4096 * time.Second), "2025-01-15T11:39:16.000Z"},
+		{"same slot, the first second again", base, "2025-01-15T10:31:00.000Z"},
 		{"year end", time.Date(1999, 12, 31, 23, 59, 59, 1, time.UTC), "2000-01-01T00:00:00.000Z"},
 		{"before 1970", time.Date(1969, 12, 31, 23, 59, 58, 500_000_000, time.UTC), "1969-12-31T23:59:59.000Z"},
 		{"whole second before 1970", time.Date(1969, 12, 31, 23, 59, 58, 0, time.UTC), "1969-12-31T23:59:58.000Z"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := e.resetText(resetSecond(tt.in)); got != tt.want {
-				t.Fatalf("resetText(resetSecond(%v)) = %s, want %s", tt.in, got, tt.want)
+			if got := resetTextFor(resetSecond(tt.in)); got != tt.want {
+				t.Fatalf("resetTextFor(resetSecond(%v)) = %s, want %s", tt.in, got, tt.want)
 			}
 			if got, want := ceilSecond(tt.in.UnixNano()), resetSecond(tt.in); got != want {
 				t.Fatalf("ceilSecond(%d) = %d, resetSecond gives %d", tt.in.UnixNano(), got, want)

@@ -611,6 +611,37 @@ func TestMiddlewareCountsBodyOfUnknownLength(t *testing.T) {
 	}
 }
 
+// MemoryLimiter.Reset of a token's key starts its count over, although the
+// middleware keeps the key's log with the cached token.
+func TestMiddlewareLimiterReset(t *testing.T) {
+	m, _, clk := newManager(t)
+	tok, plain := mustCreate(t, m, apitoken.CreateParams{RateLimit: ptr(2)})
+	limiter := apitoken.NewMemoryLimiter(apitoken.WithLimiterClock(clk.Now))
+	h := apitoken.Middleware(m, apitoken.WithLimiter(limiter))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	do := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/products", nil)
+		r.Header.Set("Authorization", "Bearer "+plain)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for i, want := range []int{200, 200, 429} {
+		if w := do(); w.Code != want {
+			t.Fatalf("request %d: %d, want %d", i+1, w.Code, want)
+		}
+	}
+	limiter.Reset(strconv.FormatInt(tok.ID, 10))
+	if w := do(); w.Code != 200 || w.Header().Get("X-RateLimit-Remaining") != "1" {
+		t.Fatalf("after Reset: %d, remaining %q; want 200 and 1", w.Code, w.Header().Get("X-RateLimit-Remaining"))
+	}
+	if w := do(); w.Code != 200 || w.Header().Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("second after Reset: %d, remaining %q; want 200 and 0", w.Code, w.Header().Get("X-RateLimit-Remaining"))
+	}
+	if w := do(); w.Code != 429 {
+		t.Fatalf("third after Reset: %d, want 429", w.Code)
+	}
+}
+
 // Large limits' remaining counts are exact, and a response's header value
 // stays what it was when later requests are served.
 func TestMiddlewareLargeRemaining(t *testing.T) {
