@@ -31,7 +31,7 @@ func TestParseWrk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := LoadResult{Requests: 47207, Errors: 47207, PerSecond: 42918.54, P50: 56 * time.Microsecond, P99: 3330 * time.Microsecond, Tool: "wrk"}
+	want := LoadResult{Requests: 47207, Errors: 47207, PerSecond: 42918.54, P50: 56 * time.Microsecond, P99: 3330 * time.Microsecond, Tool: "wrk", Report: wrkOutput}
 	if r != want {
 		t.Errorf("parseWrk:\n\tgot  %+v\n\twant %+v", r, want)
 	}

@@ -24,6 +24,7 @@ type LoadResult struct {
 	PerSecond float64
 	P50, P99  time.Duration
 	Tool      string // "wrk" or "go"
+	Report    string // wrk's own report; "" from the Go generator
 }
 
 // Serve starts h on a free loopback port and returns its base URL and a
@@ -93,7 +94,7 @@ func loadWrk(ctx context.Context, wrk, url, authorization string, connections in
 
 // parseWrk reads the output of wrk --latency.
 func parseWrk(s string) (LoadResult, error) {
-	r := LoadResult{Tool: "wrk"}
+	r := LoadResult{Tool: "wrk", Report: s}
 	m := wrkRate.FindStringSubmatch(s)
 	if m == nil {
 		return LoadResult{}, fmt.Errorf("wrk: no Requests/sec in %q", s)

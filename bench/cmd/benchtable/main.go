@@ -243,6 +243,13 @@ func run(ctx context.Context, o options) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.Name, err)
 			}
+			if res.Report != "" {
+				// Kept for a look at what the table sums up (errors by kind, latency spread).
+				name := filepath.Join(o.out, fmt.Sprintf("loopback-%s-%d.txt", c.Name, round+1))
+				if err := os.WriteFile(name, []byte(res.Report), 0o644); err != nil {
+					return err
+				}
+			}
 			l := loops[c.Name]
 			if l == nil {
 				l = &loop{}
