@@ -71,6 +71,22 @@ func heapInUse() uint64 {
 	return ms.HeapAlloc
 }
 
+// inOneBuffer returns prefix+s for each s, laid out back to back in one
+// buffer, as a request's token lies in its freshly read header: reading
+// the next one is not a trip to memory of its own.
+func inOneBuffer(prefix string, ss []string) []string {
+	var buf []byte
+	for _, s := range ss {
+		buf = append(buf, prefix+s...)
+	}
+	all, out := string(buf), make([]string, len(ss))
+	for i, s := range ss {
+		n := len(prefix) + len(s)
+		out[i], all = all[:n], all[n:]
+	}
+	return out
+}
+
 // hotTokens is how many tokens send the requests of verify-hot.
 const hotTokens = 1000
 
@@ -89,24 +105,19 @@ func BenchmarkScale(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		// The plaintexts lie one after another in one buffer, as a
-		// request's token lies in its freshly read header: reading the
-		// next one is not a trip to memory of its own.
-		plains := make([]string, n)
-		headers := make([]string, n)
-		var buf []byte
-		for i := range plains {
+		// The plaintexts lie one after another in one buffer.
+		created := make([]string, n)
+		for i := range created {
 			_, p, err := m.Create(ctx, apitoken.CreateParams{Name: "t" + strconv.Itoa(i), RateLimit: ptrTo(apitoken.MaxRateLimit)})
 			if err != nil {
 				b.Fatal(err)
 			}
-			buf = append(buf, "Bearer "+p...)
+			created[i] = p
 		}
-		all := string(buf)
-		size := len(all) / n
-		for i := range plains {
-			headers[i] = all[i*size : (i+1)*size]
-			plains[i] = headers[i][len("Bearer "):]
+		headers := inOneBuffer("Bearer ", created)
+		plains := make([]string, n)
+		for i, h := range headers {
+			plains[i] = h[len("Bearer "):]
 		}
 		before := heapInUse()
 		for _, p := range plains {
@@ -143,14 +154,11 @@ func BenchmarkScale(b *testing.B) {
 		// it: the cost of the store's size alone, apart from the CPU-cache
 		// misses of a working set of n tokens.
 		// Their plaintexts are copied into one buffer, as for all tokens.
-		var hotBuf []byte
-		for i := 0; i < n && len(hotBuf) < hotTokens*len(plains[0]); i += max(n/hotTokens, 1) {
-			hotBuf = append(hotBuf, plains[i]...)
+		var spread []string
+		for i := 0; i < n && len(spread) < hotTokens; i += max(n/hotTokens, 1) {
+			spread = append(spread, plains[i])
 		}
-		hot := make([]string, len(hotBuf)/len(plains[0]))
-		for i, all := 0, string(hotBuf); i < len(hot); i++ {
-			hot[i] = all[i*len(plains[0]) : (i+1)*len(plains[0])]
-		}
+		hot := inOneBuffer("", spread)
 		b.Run(fmt.Sprintf("verify-hot/tokens=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
