@@ -155,14 +155,9 @@ func (c *verifyCache) put(h Hash, e *cacheEntry, gen uint64) {
 	}
 	e.rest = hashRest(&h)
 	if old := s.remove(h); old != nil {
-		c.retire(old)
-		if old.notFound {
-			s.negs--
-		} else {
-			// The hash may now answer for another token, or for none
-			// (a rotated token's old hash once its grace has ended).
-			s.removeID(old.tok.ID, h)
-		}
+		// The hash may now answer for another token, or for none (a
+		// rotated token's old hash once its grace has ended).
+		c.forget(s, old, h)
 	}
 	if e.notFound {
 		if s.negs >= c.maxNeg {
@@ -227,14 +222,13 @@ func (s *cacheShard) removeIf(drop func(k uint64, e *cacheEntry) bool) {
 			}
 			e = next
 		}
-		switch {
-		case keep == nil:
+		if keep == nil {
 			delete(s.m, k)
-		default:
-			last.next = nil
-			if keep != head {
-				s.m[k] = keep
-			}
+			continue
+		}
+		last.next = nil
+		if keep != head {
+			s.m[k] = keep
 		}
 	}
 }
@@ -315,15 +309,22 @@ func (c *verifyCache) sweep(now, grace int64) {
 			if now <= limit {
 				return false
 			}
-			c.retire(e)
-			if e.notFound {
-				s.negs--
-			} else {
-				s.removeID(e.tok.ID, e.fullHash(k))
-			}
+			c.forget(s, e, e.fullHash(k))
 			return true
 		})
 		s.mu.Unlock()
+	}
+}
+
+// forget does the bookkeeping for e, stored under h, just taken out of s
+// (whose lock the caller holds): its last use is kept for the flush, and it
+// leaves the negative count or its token's hashes.
+func (c *verifyCache) forget(s *cacheShard, e *cacheEntry, h Hash) {
+	c.retire(e)
+	if e.notFound {
+		s.negs--
+	} else {
+		s.removeID(e.tok.ID, h)
 	}
 }
 
