@@ -177,26 +177,24 @@ func refusal(limit int, now int64, current int, reset int64) Decision {
 // next frees a slot (or, if refused, when a request will next be allowed)
 // and whether the request is allowed.
 func (l *MemoryLimiter) decideAt(now int64, key string, limit int, count bool) (current int, reset int64, allowed bool) {
-	i := shardOf(key)
-	sh := &l.shards[i]
+	if count {
+		current, reset, allowed, _ = l.decideHinted(now, key, limit, nil)
+		return current, reset, allowed
+	}
+	sh := &l.shards[shardOf(key)]
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	l.sweepIfDue(sh, now)
 	w := sh.keys[key]
 	if w == nil {
-		if !count {
-			sh.mu.Unlock()
-			return 0, now + int64(l.window), true
-		}
-		w = l.newLog(sh, i, key)
+		return 0, now + int64(l.window), true
 	}
-	current, reset, allowed = l.decideLog(w, now, limit, count)
-	sh.mu.Unlock()
-	return current, reset, allowed
+	return l.decideLog(w, now, limit, false)
 }
 
 // decideHinted is decideAt counting the request, for a caller that keeps
 // the key's log between requests: hint is the log this call returned last
-// time for key (nil the first time). A valid hint saves hashing the key and
+// time for key (nil the first time, or for a caller that keeps none). A valid hint saves hashing the key and
 // the map lookup, which with many keys are trips to memory; a hint of
 // another limiter, or of a log swept or Reset since, is ignored.
 func (l *MemoryLimiter) decideHinted(now int64, key string, limit int, hint *slidingLog) (current int, reset int64, allowed bool, w *slidingLog) {
