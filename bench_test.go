@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,7 +17,12 @@ import (
 	"github.com/apitoken/apitoken/store/memory"
 )
 
-type discardUsage struct{ n atomic.Int64 }
+// discardUsage is a UsageStore that counts the events written and keeps
+// none, so long benchmarks do not grow the heap.
+type discardUsage struct {
+	apitoken.UsageStore
+	n atomic.Int64
+}
 
 func (d *discardUsage) RecordUsage(_ context.Context, evs []apitoken.Event) error {
 	d.n.Add(int64(len(evs)))
@@ -28,11 +34,14 @@ var bareHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 	_, _ = io.WriteString(w, `{"products":[]}`)
 })
 
-func benchSetup(b *testing.B) (*apitoken.Manager, string, *apitoken.BatchSink) {
+// benchSetup returns a Manager whose usage events go through its own
+// pipeline to a discarding store (unless opts say otherwise), and a token
+// allowed /products* and /stores/*/brands.
+func benchSetup(b *testing.B, opts ...apitoken.Option) (*apitoken.Manager, string) {
 	b.Helper()
-	sink := apitoken.NewBatchSink(&discardUsage{}, apitoken.WithSinkLogger(discardLogger()))
-	b.Cleanup(func() { _ = sink.Close(context.Background()) })
-	m, err := apitoken.NewManager(memory.New(), apitoken.WithSink(sink), apitoken.WithLogger(discardLogger()))
+	st := memory.New()
+	all := append([]apitoken.Option{apitoken.WithUsageStore(&discardUsage{UsageStore: st}), apitoken.WithLogger(discardLogger())}, opts...)
+	m, err := apitoken.NewManager(st, all...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -43,12 +52,12 @@ func benchSetup(b *testing.B) (*apitoken.Manager, string, *apitoken.BatchSink) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return m, plain, sink
+	return m, plain
 }
 
 // BenchmarkVerifyCacheHit: parse + SHA-256 + one map lookup.
 func BenchmarkVerifyCacheHit(b *testing.B) {
-	m, plain, _ := benchSetup(b)
+	m, plain := benchSetup(b)
 	ctx := context.Background()
 	if _, err := m.Verify(ctx, plain); err != nil {
 		b.Fatal(err)
@@ -63,7 +72,7 @@ func BenchmarkVerifyCacheHit(b *testing.B) {
 }
 
 func BenchmarkVerifyCacheHitParallel(b *testing.B) {
-	m, plain, _ := benchSetup(b)
+	m, plain := benchSetup(b)
 	ctx := context.Background()
 	_, _ = m.Verify(ctx, plain)
 	b.ReportAllocs()
@@ -80,7 +89,7 @@ func BenchmarkVerifyCacheHitParallel(b *testing.B) {
 
 // BenchmarkVerifyRejectMalformed: a forged token costs no hashing or lookup.
 func BenchmarkVerifyRejectMalformed(b *testing.B) {
-	m, plain, _ := benchSetup(b)
+	m, plain := benchSetup(b)
 	forged := otherLast(plain)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -94,7 +103,7 @@ func BenchmarkVerifyRejectMalformed(b *testing.B) {
 // below the token's limit and the log of one window stays small. The cost
 // of a decision does not depend on the window's length.
 func benchLimiter() *apitoken.MemoryLimiter {
-	return apitoken.NewMemoryLimiter(apitoken.WithWindow(10 * time.Millisecond))
+	return apitoken.NewMemoryLimiter(10*time.Millisecond, nil)
 }
 
 // serveLoop serves the same allowed request b.N times.
@@ -110,14 +119,14 @@ func serveLoop(b *testing.B, h http.Handler, plain string) {
 // writer and one event queued to a BatchSink. The difference is the
 // middleware's overhead.
 func BenchmarkMiddleware(b *testing.B) {
-	m, plain, _ := benchSetup(b)
+	m, plain := benchSetup(b)
 	full := apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(benchLimiter()))(bareHandler)
 	b.Run("bare", func(b *testing.B) { serveLoop(b, bareHandler, plain) })
 	b.Run("full", func(b *testing.B) { serveLoop(b, full, plain) })
 }
 
 func BenchmarkMiddlewareParallel(b *testing.B) {
-	m, plain, _ := benchSetup(b)
+	m, plain := benchSetup(b)
 	full := apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(benchLimiter()))(bareHandler)
 	for _, bc := range []struct {
 		name string
@@ -142,8 +151,9 @@ func BenchmarkMiddlewareParallel(b *testing.B) {
 // decision and one queued event. The middleware's overhead is judged
 // against it (and against the bare handler) in the same run.
 func BenchmarkFloor(b *testing.B) {
-	_, plain, sink := benchSetup(b)
+	_, plain := benchSetup(b)
 	limiter := benchLimiter()
+	var queue eventQueue
 	tokens := map[[32]byte]int64{sha256.Sum256([]byte(plain)): 1}
 	ctx := context.Background()
 	var buf [96]byte
@@ -155,27 +165,45 @@ func BenchmarkFloor(b *testing.B) {
 		if d, _ := limiter.Allow(ctx, "1", apitoken.MaxRateLimit); !d.Allowed {
 			b.Fatal("refused")
 		}
-		sink.Record(apitoken.Event{TokenID: id, Endpoint: "/products/123", Method: "GET", StatusCode: 200, Time: time.Now()})
+		queue.Record(apitoken.Event{TokenID: id, Endpoint: "/products/123", Method: "GET", StatusCode: 200, Time: time.Now()})
 	}
+}
+
+// eventQueue is the least a sink can do: append under a lock, and start
+// again after a batch.
+type eventQueue struct {
+	mu sync.Mutex
+	q  []apitoken.Event
+}
+
+func (s *eventQueue) Record(e apitoken.Event) {
+	s.mu.Lock()
+	if len(s.q) == 1000 {
+		s.q = s.q[:0]
+	}
+	s.q = append(s.q, e)
+	s.mu.Unlock()
 }
 
 // BenchmarkMiddlewareParts splits the middleware's cost: verification,
 // endpoint check and context only; plus the limiter and its headers; plus
 // the usage event (the full path).
 func BenchmarkMiddlewareParts(b *testing.B) {
-	m, plain, _ := benchSetup(b)
+	m, plain := benchSetup(b)
+	quiet, quietPlain := benchSetup(b, apitoken.WithSink(nil))
 	limiter := benchLimiter()
 	variants := []struct {
-		name string
-		h    http.Handler
+		name  string
+		h     http.Handler
+		plain string
 	}{
-		{"bare", bareHandler},
-		{"verify+context", apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(nil), apitoken.WithUsageSink(nil))(bareHandler)},
-		{"+limiter", apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(limiter), apitoken.WithUsageSink(nil))(bareHandler)},
-		{"+usage(full)", apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(limiter))(bareHandler)},
+		{"bare", bareHandler, plain},
+		{"verify+context", apitoken.Middleware(quiet, apitoken.WithBasePath("/api"), apitoken.WithLimiter(nil))(bareHandler), quietPlain},
+		{"+limiter", apitoken.Middleware(quiet, apitoken.WithBasePath("/api"), apitoken.WithLimiter(limiter))(bareHandler), quietPlain},
+		{"+usage(full)", apitoken.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithLimiter(limiter))(bareHandler), plain},
 	}
 	for _, bc := range variants {
-		b.Run(bc.name, func(b *testing.B) { serveLoop(b, bc.h, plain) })
+		b.Run(bc.name, func(b *testing.B) { serveLoop(b, bc.h, bc.plain) })
 	}
 }
 

@@ -439,7 +439,7 @@ type listedToken struct {
 
 // stats returns the request counts of tokens, all zero when usage is off.
 func (h *adminHandler) stats(ctx context.Context, tokens []*Token) (map[int64]TokenStats, error) {
-	if h.m.UsageStore() == nil || len(tokens) == 0 {
+	if h.m.usage == nil || len(tokens) == 0 {
 		return map[int64]TokenStats{}, nil
 	}
 	ids := make([]int64, len(tokens))

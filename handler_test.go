@@ -107,7 +107,7 @@ func (s *failingStore) Overview(ctx context.Context, q apitoken.Query) (*apitoke
 func newAdminEnv(t testing.TB, auth apitoken.Authorizer, mopts []apitoken.Option, hopts ...apitoken.HandlerOption) *adminEnv {
 	t.Helper()
 	e := &adminEnv{clk: newClock(), store: &failingStore{Store: memory.New()}, logs: &bytes.Buffer{}}
-	m, err := apitoken.NewManager(e.store, append([]apitoken.Option{apitoken.WithClock(e.clk.Now), apitoken.WithLogger(discardLogger())}, mopts...)...)
+	m, err := apitoken.NewManager(e.store, append([]apitoken.Option{apitoken.WithClock(e.clk), apitoken.WithLogger(discardLogger())}, mopts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,11 +241,14 @@ func TestHandlerSpecExamples(t *testing.T) {
 
 	// Requests through the middleware, recorded synchronously at the test
 	// clock's time (the middleware stamps events with time.Now).
-	sink := apitoken.SinkFunc(func(ev apitoken.Event) {
-		ev.Time = e.clk.Now()
+	recorded, err := apitoken.NewManager(e.store, apitoken.WithClock(e.clk), apitoken.WithSink(sinkFunc(func(ev apitoken.Event) {
 		_ = e.store.RecordUsage(ctx, []apitoken.Event{ev})
-	})
-	api := apitoken.Middleware(e.m, apitoken.WithBasePath("/api"), apitoken.WithUsageSink(sink))(
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recorded.Close(ctx)
+	api := apitoken.Middleware(recorded, apitoken.WithBasePath("/api"))(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	for _, p := range []string{"/api/products", "/api/products/1", "/api/stores", "/api/orders"} {
 		r := httptest.NewRequest("GET", p, nil)
@@ -253,7 +256,7 @@ func TestHandlerSpecExamples(t *testing.T) {
 		api.ServeHTTP(httptest.NewRecorder(), r)
 	}
 	e.clk.Advance(time.Minute)
-	if err := e.m.FlushLastUsed(ctx); err != nil {
+	if err := recorded.FlushLastUsed(ctx); err != nil {
 		t.Fatal(err)
 	}
 

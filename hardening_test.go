@@ -81,7 +81,7 @@ func TestStaleIfError(t *testing.T) {
 func TestConcurrentMissesShareOneLookup(t *testing.T) {
 	clk := newClock()
 	st := &countingStore{Store: memory.New(), delay: 50 * time.Millisecond}
-	m, err := apitoken.NewManager(st, apitoken.WithClock(clk.Now))
+	m, err := apitoken.NewManager(st, apitoken.WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestQueryTokenHiddenFromHandler(t *testing.T) {
 	m, _, _ := newManager(t)
 	_, plain := mustCreate(t, m, apitoken.CreateParams{})
 	var seen string
-	h := apitoken.Middleware(m, apitoken.WithQueryParam("api_key"), apitoken.WithUsageSink(nil))(
+	h := apitoken.Middleware(m, apitoken.WithQueryParam("api_key"))(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.URL.String() + " " + r.RequestURI }))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x?store_id=1&api_key="+plain, nil))
 	if strings.Contains(seen, plain) || !strings.Contains(seen, "store_id=1") {
@@ -161,11 +161,19 @@ func TestNegativeCacheSizeRejected(t *testing.T) {
 
 func TestDropsAreLoggedWhileTheStoreIsDown(t *testing.T) {
 	var logs syncBuffer
-	s := apitoken.NewBatchSink(apitoken.UsageWriter(failingWriter{}), apitoken.WithQueueSize(10), apitoken.WithBatchSize(5),
-		apitoken.WithRetryBackoff(time.Millisecond, 5*time.Millisecond),
-		apitoken.WithSinkLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	for i := range 100 {
-		s.Record(apitoken.Event{TokenID: 1, StatusCode: 200 + i%2})
+	st := memory.New()
+	m, err := apitoken.NewManager(st, apitoken.WithUsageStore(failingWrites{st}),
+		apitoken.WithUsageBatch(apitoken.UsageBatch{QueueSize: 10, Size: 5, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}),
+		apitoken.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, plain := mustCreate(t, m, apitoken.CreateParams{RateLimit: ptr(0)})
+	h := apitoken.Middleware(m)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for range 100 {
+		r := httptest.NewRequest("GET", "/x", nil)
+		r.Header.Set("Authorization", "Bearer "+plain)
+		h.ServeHTTP(httptest.NewRecorder(), r)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(logs.String(), "usage events dropped") {
@@ -176,11 +184,15 @@ func TestDropsAreLoggedWhileTheStoreIsDown(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_ = s.Close(ctx)
+	_ = m.Close(ctx)
+	if plain != "" && strings.Contains(logs.String(), plain) {
+		t.Fatal("the log holds the token")
+	}
 }
 
-type failingWriter struct{}
+// failingWrites is a UsageStore whose writes all fail.
+type failingWrites struct{ apitoken.UsageStore }
 
-func (failingWriter) RecordUsage(ctx context.Context, _ []apitoken.Event) error {
+func (failingWrites) RecordUsage(ctx context.Context, _ []apitoken.Event) error {
 	return errUnreachable
 }

@@ -1,6 +1,7 @@
 package apitoken_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,30 +13,14 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/fakeclock"
 	"github.com/apitoken/apitoken/store/memory"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the controlled test clock.
+type clock = fakeclock.Clock
 
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return fakeclock.New(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)) }
 
 // countingStore counts lookups and can be made to fail.
 type countingStore struct {
@@ -77,7 +62,7 @@ func newManager(t testing.TB, opts ...apitoken.Option) (*apitoken.Manager, *coun
 	t.Helper()
 	clk := newClock()
 	st := &countingStore{Store: memory.New()}
-	all := append([]apitoken.Option{apitoken.WithClock(clk.Now)}, opts...)
+	all := append([]apitoken.Option{apitoken.WithClock(clk)}, opts...)
 	m, err := apitoken.NewManager(st, all...)
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +102,12 @@ func (e *events) Record(ev apitoken.Event) {
 	e.mu.Unlock()
 }
 
+func (e *events) reset() {
+	e.mu.Lock()
+	e.all = nil
+	e.mu.Unlock()
+}
+
 func (e *events) list() []apitoken.Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -146,4 +137,27 @@ func otherLast(s string) string {
 		return s[:len(s)-1] + "y"
 	}
 	return s[:len(s)-1] + "x"
+}
+
+// sinkFunc adapts a function to apitoken.Sink.
+type sinkFunc func(apitoken.Event)
+
+func (f sinkFunc) Record(e apitoken.Event) { f(e) }
+
+// syncBuffer is a bytes.Buffer safe for concurrent use, for logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

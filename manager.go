@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -55,20 +54,18 @@ type CreateParams struct {
 // batches. Create one per process with NewManager and Close it on shutdown.
 // A Manager is safe for concurrent use.
 type Manager struct {
-	store     Store
-	usage     UsageStore
-	realClock bool // now is time.Now: the middleware may reuse its reading
-	format    *tokenFormat
-	now       func() time.Time
-	log       *slog.Logger
-	cache     *verifyCache
-	ttl       time.Duration
-	negTTL    time.Duration
-	touchInt  time.Duration
-	defLimit  int
-	sink      Sink
-	ownSink   *BatchSink
-	batchOps  []BatchOption
+	store    Store
+	usage    UsageStore
+	format   *tokenFormat
+	clock    Clock
+	log      *slog.Logger
+	cache    *verifyCache
+	ttl      time.Duration
+	negTTL   time.Duration
+	touchInt time.Duration
+	defLimit int
+	sink     Sink       // where the middleware sends events; nil: nowhere
+	ownSink  *batchSink // the Manager's own, when it writes to usage
 
 	// lookupLog and limiterLog keep an outage from logging once per request.
 	lookupLog  rate.Sometimes
@@ -89,9 +86,7 @@ type Option func(*managerConfig)
 type managerConfig struct {
 	prefix      string
 	pepper      []byte
-	rand        io.Reader
-	now         func() time.Time
-	clockSet    bool
+	clock       Clock
 	stale       time.Duration
 	log         *slog.Logger
 	ttl, negTTL time.Duration
@@ -101,7 +96,8 @@ type managerConfig struct {
 	usage       UsageStore
 	noUsage     bool
 	sink        Sink
-	batch       []BatchOption
+	sinkSet     bool
+	batch       UsageBatch
 }
 
 // WithPrefix sets the token prefix (default "atk"): 1 to 32 characters of
@@ -115,14 +111,14 @@ func WithPrefix(p string) Option { return func(c *managerConfig) { c.prefix = p 
 // invalidates every token.
 func WithPepper(pepper []byte) Option { return func(c *managerConfig) { c.pepper = pepper } }
 
-// WithClock sets the clock used for expiry, caching and timestamps (default
-// time.Now).
-func WithClock(now func() time.Time) Option {
-	return func(c *managerConfig) { c.now, c.clockSet = now, true }
-}
+// WithClock sets the clock of the Manager and of everything built on it: the
+// verification cache, the Middleware's default limiter, event times
+// (default: the system clock).
+func WithClock(clock Clock) Option { return func(c *managerConfig) { c.clock = clock } }
 
-// WithLogger sets the logger (default slog.Default()). Nothing secret is ever
-// logged.
+// WithLogger sets the logger of the Manager and of everything built on it:
+// the usage pipeline, the Middleware, the admin handler (default
+// slog.Default()). Nothing secret is ever logged.
 func WithLogger(l *slog.Logger) Option { return func(c *managerConfig) { c.log = l } }
 
 // WithCacheTTL sets how long a verified token is trusted without asking the
@@ -156,59 +152,44 @@ func WithDefaultRateLimit(n int) Option { return func(c *managerConfig) { c.defL
 
 // WithUsageStore sets where usage events go and analytics come from. By
 // default it is the Store itself when it implements UsageStore (the memory
-// and PostgreSQL stores do). WithUsageStore(nil) turns usage recording off.
+// and PostgreSQL stores do). WithUsageStore(nil) turns usage off.
 func WithUsageStore(u UsageStore) Option {
 	return func(c *managerConfig) { c.usage, c.noUsage = u, u == nil }
 }
 
-// WithSink replaces the Manager's own BatchSink as the destination of the
-// middleware's usage events. The Manager does not close a sink given here.
-func WithSink(s Sink) Option { return func(c *managerConfig) { c.sink = s } }
+// WithSink sends the middleware's usage events to s instead of the
+// Manager's own pipeline into its UsageStore; WithSink(nil) records
+// nothing. The Manager does not close a sink given here.
+func WithSink(s Sink) Option { return func(c *managerConfig) { c.sink, c.sinkSet = s, true } }
 
-// WithBatchOptions configures the BatchSink the Manager creates for its usage
-// store.
-func WithBatchOptions(opts ...BatchOption) Option {
-	return func(c *managerConfig) { c.batch = append(c.batch, opts...) }
-}
-
-// withRand sets the random source (tests only).
-func withRand(r io.Reader) Option { return func(c *managerConfig) { c.rand = r } }
+// WithUsageBatch configures the Manager's own pipeline into its UsageStore
+// (defaults: see UsageBatch).
+func WithUsageBatch(b UsageBatch) Option { return func(c *managerConfig) { c.batch = b } }
 
 // NewManager returns a Manager over store and starts its background work
-// (last_used_at writes, cache sweeping, and the usage BatchSink when there is
-// a usage store). Call Close to stop it.
+// (last_used_at writes, cache sweeping, and the usage pipeline when there is
+// a usage store). Call Close to stop it. An invalid option value is an error
+// naming the option.
 func NewManager(store Store, opts ...Option) (*Manager, error) {
 	if store == nil {
 		return nil, errors.New("apitoken: NewManager needs a Store")
 	}
-	c := managerConfig{
-		prefix: DefaultPrefix, now: time.Now, log: slog.Default(),
-		ttl: 30 * time.Second, negTTL: 2 * time.Second, maxNeg: 100_000,
-		touch: 10 * time.Second, defLimit: DefaultRateLimit, stale: 15 * time.Minute,
-	}
-	for _, o := range opts {
-		o(&c)
-	}
-	if err := validPrefix(c.prefix); err != nil {
+	c, err := newManagerConfig(opts)
+	if err != nil {
 		return nil, err
-	}
-	if c.now == nil || c.log == nil || c.ttl <= 0 || c.negTTL < 0 || c.maxNeg < 0 || c.touch <= 0 || c.defLimit < 0 || c.stale < 0 {
-		return nil, errors.New("apitoken: invalid Manager option (nil clock or logger, or a negative or zero interval or size)")
 	}
 	m := &Manager{
 		store:      store,
-		format:     newTokenFormat(c.prefix, c.pepper, c.rand),
-		now:        c.now,
+		format:     newTokenFormat(c.prefix, c.pepper, nil),
+		clock:      c.clock,
 		log:        c.log,
 		cache:      newVerifyCache(c.maxNeg),
 		ttl:        c.ttl,
 		negTTL:     c.negTTL,
 		touchInt:   c.touch,
 		defLimit:   c.defLimit,
-		sink:       c.sink,
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
-		realClock:  !c.clockSet,
 		staleGrace: c.stale,
 		flights:    map[Hash]*flight{},
 	}
@@ -220,35 +201,72 @@ func NewManager(store Store, opts ...Option) (*Manager, error) {
 			m.usage, _ = store.(UsageStore)
 		}
 	}
-	if m.sink == nil && m.usage != nil {
-		m.ownSink = NewBatchSink(m.usage, append([]BatchOption{WithSinkLogger(c.log)}, c.batch...)...)
+	switch {
+	case c.sinkSet:
+		m.sink = c.sink
+	case m.usage != nil:
+		m.ownSink = newBatchSink(m.usage, c.batch, c.log)
 		m.sink = m.ownSink
 	}
 	go m.background()
 	return m, nil
 }
 
+// newManagerConfig applies opts to the defaults and checks the result.
+func newManagerConfig(opts []Option) (managerConfig, error) {
+	c := managerConfig{
+		prefix: DefaultPrefix, clock: newSystemClock(), log: slog.Default(),
+		ttl: 30 * time.Second, negTTL: 2 * time.Second, maxNeg: 100_000,
+		touch: 10 * time.Second, defLimit: DefaultRateLimit, stale: 15 * time.Minute,
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	if err := validPrefix(c.prefix); err != nil {
+		return c, err
+	}
+	bad := func(option, why string) error { return fmt.Errorf("apitoken: %s: %s", option, why) }
+	var err error
+	switch {
+	case c.clock == nil:
+		err = bad("WithClock", "nil clock")
+	case c.log == nil:
+		err = bad("WithLogger", "nil logger")
+	case c.ttl <= 0:
+		err = bad("WithCacheTTL", "the TTL must be positive")
+	case c.negTTL < 0 || c.maxNeg < 0:
+		err = bad("WithNegativeCacheTTL", "negative TTL or size")
+	case c.stale < 0:
+		err = bad("WithStaleIfError", "negative duration")
+	case c.touch <= 0:
+		err = bad("WithLastUsedInterval", "the interval must be positive")
+	case c.defLimit < 0 || c.defLimit > MaxRateLimit:
+		err = bad("WithDefaultRateLimit", fmt.Sprintf("the limit must be 0 to %d", MaxRateLimit))
+	}
+	if err != nil {
+		return c, err
+	}
+	c.batch, err = c.batch.withDefaults()
+	return c, err
+}
+
 // Store returns the Manager's store.
 func (m *Manager) Store() Store { return m.store }
 
-// UsageStore returns the Manager's usage store, or nil.
-func (m *Manager) UsageStore() UsageStore { return m.usage }
+// UsageStats returns the counts of the Manager's own usage pipeline (all
+// zero when events go to a sink given with WithSink, or nowhere).
+func (m *Manager) UsageStats() UsageStats {
+	if m.ownSink == nil {
+		return UsageStats{}
+	}
+	return m.ownSink.stats()
+}
 
-// Sink returns where the middleware sends usage events: the sink given with
-// WithSink, the Manager's own BatchSink, or nil when usage is off.
-func (m *Manager) Sink() Sink { return m.sink }
-
-// BatchSink returns the Manager's own BatchSink, or nil when it has none.
-func (m *Manager) BatchSink() *BatchSink { return m.ownSink }
-
-// Prefix returns the token prefix.
-func (m *Manager) Prefix() string { return m.format.prefix }
-
-// Now returns the Manager's clock reading.
-func (m *Manager) Now() time.Time { return m.now() }
+// now is the wall-clock time, in UTC.
+func (m *Manager) now() time.Time { return m.clock.Now().UTC() }
 
 // Close stops the background work, writes pending last_used_at values and
-// flushes the Manager's BatchSink, within ctx.
+// writes the usage events still queued, within ctx.
 func (m *Manager) Close(ctx context.Context) error {
 	var err error
 	m.closeOnce.Do(func() {
@@ -258,7 +276,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		// the usage queue must not starve of ctx's time.
 		err = m.flushLastUsed(ctx)
 		if m.ownSink != nil {
-			if e := m.ownSink.Close(ctx); e != nil && err == nil {
+			if e := m.ownSink.close(ctx); e != nil && err == nil {
 				err = e
 			}
 		}
@@ -278,7 +296,7 @@ func (m *Manager) background() {
 			ctx, cancel := context.WithTimeout(context.Background(), m.touchInt)
 			_ = m.flushLastUsed(ctx)
 			cancel()
-			m.cache.sweep(m.now().UnixNano(), int64(m.staleGrace))
+			m.cache.sweep(m.clock.Monotonic(), m.staleGrace)
 		}
 	}
 }
@@ -305,7 +323,7 @@ func (m *Manager) flushLastUsed(ctx context.Context) error {
 // Create validates p, stores a new token and returns it with its plaintext.
 // The plaintext is not kept anywhere: it cannot be retrieved again.
 func (m *Manager) Create(ctx context.Context, p CreateParams) (*Token, string, error) {
-	now := m.now().UTC()
+	now := m.now()
 	limit := m.defLimit
 	if p.RateLimit != nil {
 		limit = *p.RateLimit
@@ -370,7 +388,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]*Token, int, er
 		return nil, 0, err
 	}
 	if opts.Now.IsZero() {
-		opts.Now = m.now().UTC()
+		opts.Now = m.now()
 	}
 	return m.store.ListTokens(ctx, opts)
 }
@@ -378,7 +396,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]*Token, int, er
 // Update validates u, applies it and drops the token from the verification
 // cache at once. Only the fields u sets change.
 func (m *Manager) Update(ctx context.Context, id int64, u Update) (*Token, error) {
-	now := m.now().UTC()
+	now := m.now()
 	if err := m.validateUpdate(u, now); err != nil {
 		return nil, err
 	}
@@ -406,7 +424,7 @@ func (m *Manager) Disable(ctx context.Context, id int64) (*Token, error) {
 
 // Delete removes the token (and its usage, where the store keeps it).
 func (m *Manager) Delete(ctx context.Context, id int64) error {
-	err := m.store.DeleteToken(WithAuditTime(ctx, m.now().UTC()), id)
+	err := m.store.DeleteToken(WithAuditTime(ctx, m.now()), id)
 	m.cache.invalidate(id)
 	return err
 }
@@ -425,7 +443,7 @@ func (m *Manager) Rotate(ctx context.Context, id int64, grace time.Duration) (*T
 		return nil, "", &ValidationError{Field: "grace_period_seconds",
 			Message: fmt.Sprintf("must be between 0 and %d", int64(MaxRotationGrace/time.Second))}
 	}
-	now := m.now().UTC()
+	now := m.now()
 	ctx = WithAuditTime(ctx, now)
 	for attempt := 0; ; attempt++ {
 		plain, err := m.format.generate()
@@ -470,57 +488,59 @@ func (m *Manager) InvalidateAll() { m.cache.clear() }
 // For ErrTokenDisabled and ErrTokenExpired the token is returned beside the
 // error, so the caller can record the refusal. The returned token is shared
 // with the cache and other requests: treat it as read-only (Clone it to
-// change it). A hit in the cache costs one SHA-256 and one map lookup and
-// does not allocate.
+// change it).
 func (m *Manager) Verify(ctx context.Context, plaintext string) (*Token, error) {
-	e, err := m.verifyAt(ctx, plaintext, m.now())
+	e, err := m.verify(ctx, plaintext, m.clock.Now())
 	if e == nil {
 		return nil, err
 	}
 	return e.tok, err
 }
 
-// verifyAt is Verify with the clock already read, returning the cache entry.
-func (m *Manager) verifyAt(ctx context.Context, plaintext string, now time.Time) (*cacheEntry, error) {
+// verify is Verify returning the cache entry; wall is the wall-clock time
+// of the request, for the expiry check and last_used_at.
+func (m *Manager) verify(ctx context.Context, plaintext string, wall time.Time) (*cacheEntry, error) {
 	// Every token has one length: anything else (including inputs over
 	// MaxTokenLen) is refused before hashing.
 	if len(plaintext) != m.format.length() {
 		return nil, ErrInvalidToken
 	}
 	h := m.format.hash(plaintext)
-	nowNs := now.UnixNano()
+	mono := m.clock.Monotonic()
 	e := m.cache.get(h)
-	if e == nil || nowNs > e.expires {
+	if e == nil || mono > e.expires {
 		// Only a token of the right prefix, alphabet and checksum may cost
 		// a store lookup. (A cache hit needs no such check: its hash was
 		// stored for a well-formed token.)
 		if !m.format.wellFormed(plaintext) {
 			return nil, ErrInvalidToken
 		}
-		old := e
-		var err error
-		if e, err = m.load(ctx, h, nowNs); err != nil {
-			// The store is down: a token verified before keeps working for
-			// the stale-if-error grace (WithStaleIfError).
-			if old == nil || old.notFound || nowNs > old.expires+int64(m.staleGrace) || !errors.Is(err, ErrStoreUnavailable) {
-				return nil, err
-			}
-			e = old
+		fresh, err := m.load(ctx, h)
+		switch {
+		case err == nil:
+			e = fresh
+		case !m.usableStale(e, mono, err):
+			return nil, err
 		}
 	}
 	if e.notFound {
 		return nil, ErrInvalidToken
 	}
-	if !e.active {
+	if !e.tok.Active {
 		return e, ErrTokenDisabled
 	}
-	if nowNs >= e.expiresAt {
+	if e.tok.Expired(wall) {
 		return e, ErrTokenExpired
 	}
-	if nowNs-e.lastUsed.Load() >= int64(time.Second) {
-		e.lastUsed.Store(nowNs)
-	}
+	e.noteUse(wall, mono)
 	return e, nil
+}
+
+// usableStale reports whether old, an entry past its TTL at Monotonic
+// reading mono, may answer while the store fails with err: a token verified
+// before keeps working for the stale-if-error grace (WithStaleIfError).
+func (m *Manager) usableStale(old *cacheEntry, mono time.Duration, err error) bool {
+	return old != nil && !old.notFound && mono <= old.expires+m.staleGrace && errors.Is(err, ErrStoreUnavailable)
 }
 
 // flight is one store lookup that concurrent misses of the same hash share.
@@ -537,7 +557,7 @@ const lookupTimeout = 10 * time.Second
 // load asks the store for h once however many requests miss it at the same
 // time: a hot token whose cache entry expired costs one query, not one per
 // concurrent request.
-func (m *Manager) load(ctx context.Context, h Hash, nowNs int64) (*cacheEntry, error) {
+func (m *Manager) load(ctx context.Context, h Hash) (*cacheEntry, error) {
 	m.flightMu.Lock()
 	f := m.flights[h]
 	leader := f == nil
@@ -552,7 +572,7 @@ func (m *Manager) load(ctx context.Context, h Hash, nowNs int64) (*cacheEntry, e
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
 		go func() {
 			defer cancel()
-			f.e, f.err = m.lookup(lctx, h, nowNs)
+			f.e, f.err = m.lookup(lctx, h)
 			m.flightMu.Lock()
 			delete(m.flights, h)
 			m.flightMu.Unlock()
@@ -572,12 +592,15 @@ func (m *Manager) load(ctx context.Context, h Hash, nowNs int64) (*cacheEntry, e
 	}
 }
 
-func (m *Manager) lookup(ctx context.Context, h Hash, nowNs int64) (*cacheEntry, error) {
+// lookup asks the store for h and caches the answer: a token, or that
+// there is none. The entries' TTLs start when the store has answered.
+func (m *Manager) lookup(ctx context.Context, h Hash) (*cacheEntry, error) {
 	gen := m.cache.gen.Load()
 	t, err := m.store.GetTokenByHash(ctx, h)
+	now := m.clock.Monotonic()
 	switch {
 	case errors.Is(err, ErrNotFound):
-		e := &cacheEntry{notFound: true, expires: nowNs + int64(m.negTTL)}
+		e := &cacheEntry{notFound: true, expires: now + m.negTTL}
 		if m.negTTL > 0 {
 			m.cache.put(h, e, gen)
 		}
@@ -588,7 +611,7 @@ func (m *Manager) lookup(ctx context.Context, h Hash, nowNs int64) (*cacheEntry,
 		})
 		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 	}
-	e, err := newCacheEntry(t, nowNs+int64(m.ttl))
+	e, err := newCacheEntry(t, now+m.ttl)
 	if err != nil {
 		// A stored pattern that no longer compiles: refuse every endpoint
 		// rather than allow all.

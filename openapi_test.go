@@ -920,11 +920,14 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 
 	// Traffic through the middleware, recorded synchronously, so that the
 	// counts, last_used_at and every analytics list are filled.
-	sink := apitoken.SinkFunc(func(ev apitoken.Event) {
-		ev.Time = e.clk.Now()
+	recorded, err := apitoken.NewManager(e.store, apitoken.WithClock(e.clk), apitoken.WithSink(sinkFunc(func(ev apitoken.Event) {
 		_ = e.store.RecordUsage(ctx, []apitoken.Event{ev})
-	})
-	api := apitoken.Middleware(e.m, apitoken.WithBasePath("/api"), apitoken.WithUsageSink(sink))(
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recorded.Close(ctx)
+	api := apitoken.Middleware(recorded, apitoken.WithBasePath("/api"))(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	for _, p := range []string{"/api/products", "/api/products/1", "/api/stores", "/api/orders"} {
 		r := httptest.NewRequest("GET", p, nil)
@@ -940,7 +943,7 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clk.Advance(time.Minute)
-	if err := e.m.FlushLastUsed(ctx); err != nil {
+	if err := recorded.FlushLastUsed(ctx); err != nil {
 		t.Fatal(err)
 	}
 

@@ -1,16 +1,16 @@
 package apitoken
 
 import (
-	"golang.org/x/time/rate"
-
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/apitoken/apitoken/internal/clientip"
+	"golang.org/x/time/rate"
 )
 
 // Event is the record of one request made with a known token: the spec's
@@ -32,10 +32,6 @@ type Event struct {
 	IP           netip.Addr
 	UserAgent    string
 	Time         time.Time
-
-	// peer is the request's RemoteAddr when the middleware left IP for the
-	// BatchSink to parse off the request path, and "" once IP is set.
-	peer string
 }
 
 // Sink receives one Event per request. Record is called on the request path
@@ -45,25 +41,79 @@ type Sink interface {
 	Record(Event)
 }
 
-// SinkFunc adapts a function to Sink.
-type SinkFunc func(Event)
+// UsageBatch configures how the Manager's usage pipeline queues events and
+// writes them to the UsageStore (WithUsageBatch). A zero field takes its
+// default; a negative one, or a RetryMax below RetryMin, makes NewManager
+// return an error.
+type UsageBatch struct {
+	// QueueSize is how many events may wait to be written (default
+	// 65,536), besides those being written. When the queue is full, new
+	// events are dropped and counted. An Event is about 150 bytes; the
+	// queue grows as it fills and keeps its storage.
+	QueueSize int
+	// Size is the largest batch handed to RecordUsage (default 1,000).
+	Size int
+	// FlushInterval is how long a partial batch may wait (default 1 s).
+	FlushInterval time.Duration
+	// RetryMin and RetryMax are the first and the longest wait between
+	// retries of a failed batch (defaults 100 ms and 10 s).
+	RetryMin, RetryMax time.Duration
+	// WriteTimeout bounds each RecordUsage call (default 30 s).
+	WriteTimeout time.Duration
+}
 
-// Record calls f(e).
-func (f SinkFunc) Record(e Event) { f(e) }
+// withDefaults returns b with every zero field set to its default, or an
+// error naming the first invalid field.
+func (b UsageBatch) withDefaults() (UsageBatch, error) {
+	defInt := func(name string, v *int, def int) error {
+		if *v < 0 {
+			return fmt.Errorf("apitoken: WithUsageBatch: negative %s", name)
+		}
+		if *v == 0 {
+			*v = def
+		}
+		return nil
+	}
+	defDur := func(name string, v *time.Duration, def time.Duration) error {
+		if *v < 0 {
+			return fmt.Errorf("apitoken: WithUsageBatch: negative %s", name)
+		}
+		if *v == 0 {
+			*v = def
+		}
+		return nil
+	}
+	err := errors.Join(
+		defInt("QueueSize", &b.QueueSize, 65_536),
+		defInt("Size", &b.Size, 1000),
+		defDur("FlushInterval", &b.FlushInterval, time.Second),
+		defDur("RetryMin", &b.RetryMin, 100*time.Millisecond),
+		defDur("RetryMax", &b.RetryMax, 10*time.Second),
+		defDur("WriteTimeout", &b.WriteTimeout, 30*time.Second),
+	)
+	if err == nil && b.RetryMax < b.RetryMin {
+		err = errors.New("apitoken: WithUsageBatch: RetryMax below RetryMin")
+	}
+	return b, err
+}
 
-// BatchSink queues events in a bounded buffer and writes them to a
+// UsageStats counts the Manager's usage pipeline since NewManager.
+type UsageStats struct {
+	Queued   int    // events waiting to be written now
+	Written  uint64 // events the UsageStore accepted
+	Failures uint64 // RecordUsage calls that failed (each batch is retried)
+	Dropped  uint64 // events lost: queue full, sent after Close, or Close's context ended first
+}
+
+// batchSink queues events in a bounded buffer and writes them to a
 // UsageWriter in batches from one background goroutine. Record never blocks:
-// when the queue is full the event is dropped and counted (Dropped). A batch
-// whose write fails is retried with exponential backoff while new events keep
-// queueing behind it. Close writes everything queued.
-type BatchSink struct {
-	w        UsageWriter
-	size     int // most events waiting in q
-	batch    int
-	interval time.Duration
-	backoff  [2]time.Duration
-	timeout  time.Duration
-	log      *slog.Logger
+// when the queue is full the event is dropped and counted. A batch whose
+// write fails is retried with exponential backoff while new events keep
+// queueing behind it. close writes everything queued.
+type batchSink struct {
+	w   UsageWriter
+	cfg UsageBatch
+	log *slog.Logger
 
 	// Record appends to q under mu; the run goroutine swaps q out whole.
 	// Waking the writer only when a batch is full (not per event, as a
@@ -81,8 +131,8 @@ type BatchSink struct {
 	closeOnce sync.Once
 	closeErr  error
 	dropLog   rate.Sometimes  // throttles drop reports (run goroutine only)
-	reported  uint64          // Dropped() at the last report
-	ctx       context.Context // cancelled when Close's context ends
+	reported  uint64          // dropped at the last report
+	ctx       context.Context // cancelled when close's context ends
 	abort     context.CancelFunc
 }
 
@@ -90,103 +140,34 @@ type BatchSink struct {
 // events or failing stores.
 const dropLogInterval = 10 * time.Second
 
-// BatchOption configures a BatchSink.
-type BatchOption func(*BatchSink)
-
-// WithQueueSize sets how many events may wait to be written (default
-// 65,536), besides those being written. When full, new events are dropped
-// and counted. An Event is about 150 bytes; the queue grows as it fills and
-// keeps its storage.
-func WithQueueSize(n int) BatchOption {
-	return func(s *BatchSink) {
-		if n > 0 {
-			s.size = n
-		}
-	}
-}
-
-// WithBatchSize sets the largest batch handed to the writer (default 1,000).
-func WithBatchSize(n int) BatchOption {
-	return func(s *BatchSink) {
-		if n > 0 {
-			s.batch = n
-		}
-	}
-}
-
-// WithFlushInterval sets how long a partial batch may wait (default 1 s).
-func WithFlushInterval(d time.Duration) BatchOption {
-	return func(s *BatchSink) {
-		if d > 0 {
-			s.interval = d
-		}
-	}
-}
-
-// WithRetryBackoff sets the first and the longest wait between retries of a
-// failed batch (defaults 100 ms and 10 s).
-func WithRetryBackoff(min, max time.Duration) BatchOption {
-	return func(s *BatchSink) {
-		if min > 0 && max >= min {
-			s.backoff = [2]time.Duration{min, max}
-		}
-	}
-}
-
-// WithWriteTimeout bounds each RecordUsage call (default 30 s).
-func WithWriteTimeout(d time.Duration) BatchOption {
-	return func(s *BatchSink) {
-		if d > 0 {
-			s.timeout = d
-		}
-	}
-}
-
-// WithSinkLogger sets where write failures and drops are reported (default
-// slog.Default()). Events are never logged.
-func WithSinkLogger(l *slog.Logger) BatchOption {
-	return func(s *BatchSink) {
-		if l != nil {
-			s.log = l
-		}
-	}
-}
-
-// NewBatchSink starts a BatchSink writing to w. Call Close to stop it.
-func NewBatchSink(w UsageWriter, opts ...BatchOption) *BatchSink {
-	s := &BatchSink{
-		w:        w,
-		batch:    1000,
-		interval: time.Second,
-		backoff:  [2]time.Duration{100 * time.Millisecond, 10 * time.Second},
-		timeout:  30 * time.Second,
-		log:      slog.Default(),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		size:     65536,
-		dropLog:  rate.Sometimes{Interval: dropLogInterval},
+// newBatchSink starts a batchSink writing to w; cfg has its defaults set.
+func newBatchSink(w UsageWriter, cfg UsageBatch, log *slog.Logger) *batchSink {
+	s := &batchSink{
+		w:       w,
+		cfg:     cfg,
+		log:     log,
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		dropLog: rate.Sometimes{Interval: dropLogInterval},
 	}
 	s.ctx, s.abort = context.WithCancel(context.Background())
-	for _, o := range opts {
-		o(s)
-	}
-	s.q = make([]Event, 0, min(s.batch, s.size))
+	s.q = make([]Event, 0, min(cfg.Size, cfg.QueueSize))
 	go s.run()
 	return s
 }
 
 // Record queues e without blocking. After Close, or when the queue is full,
 // e is dropped and counted.
-func (s *BatchSink) Record(e Event) {
+func (s *batchSink) Record(e Event) {
 	s.mu.Lock()
-	if s.closed || len(s.q) >= s.size {
+	if s.closed || len(s.q) >= s.cfg.QueueSize {
 		s.mu.Unlock()
 		s.dropped.Add(1)
 		return
 	}
 	s.q = append(s.q, e)
-	ready := len(s.q)%s.batch == 0 || len(s.q) == s.size // a batch, or full
+	ready := len(s.q)%s.cfg.Size == 0 || len(s.q) == s.cfg.QueueSize // a batch, or full
 	s.mu.Unlock()
 	if ready {
 		select {
@@ -196,27 +177,18 @@ func (s *BatchSink) Record(e Event) {
 	}
 }
 
-// Dropped returns how many events were dropped because the queue was full,
-// the sink was closed, or Close's context ended before they were written.
-func (s *BatchSink) Dropped() uint64 { return s.dropped.Load() }
-
-// Written returns how many events the writer has accepted.
-func (s *BatchSink) Written() uint64 { return s.written.Load() }
-
-// Failures returns how many RecordUsage calls have failed (each is retried).
-func (s *BatchSink) Failures() uint64 { return s.failures.Load() }
-
-// Queued returns how many events wait in the queue.
-func (s *BatchSink) Queued() int {
+// stats returns the sink's counts.
+func (s *batchSink) stats() UsageStats {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.q)
+	queued := len(s.q)
+	s.mu.Unlock()
+	return UsageStats{Queued: queued, Written: s.written.Load(), Failures: s.failures.Load(), Dropped: s.dropped.Load()}
 }
 
-// Close stops accepting events and writes everything queued, retrying
+// close stops accepting events and writes everything queued, retrying
 // failures until ctx ends. Events still unwritten then are counted as
 // dropped and ctx's error is returned. Close is idempotent.
-func (s *BatchSink) Close(ctx context.Context) error {
+func (s *batchSink) close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
@@ -236,21 +208,21 @@ func (s *BatchSink) Close(ctx context.Context) error {
 
 // reportDrops logs how many events were dropped since the last report, at
 // most once per dropLogInterval, so an overload cannot flood the log.
-func (s *BatchSink) reportDrops() {
+func (s *batchSink) reportDrops() {
 	n := s.dropped.Load()
 	if n == s.reported {
 		return
 	}
 	s.dropLog.Do(func() {
-		s.log.Warn("apitoken: usage events dropped: queue full", "dropped", n-s.reported, "dropped_total", n, "queue_size", s.size)
+		s.log.Warn("apitoken: usage events dropped: queue full", "dropped", n-s.reported, "dropped_total", n, "queue_size", s.cfg.QueueSize)
 		s.reported = n
 	})
 }
 
-func (s *BatchSink) run() {
+func (s *batchSink) run() {
 	defer close(s.done)
-	spare := make([]Event, 0, min(s.batch, s.size))
-	ticker := time.NewTicker(s.interval)
+	spare := make([]Event, 0, min(s.cfg.Size, s.cfg.QueueSize))
+	ticker := time.NewTicker(s.cfg.FlushInterval)
 	defer ticker.Stop()
 	for {
 		stopping, woken := false, false
@@ -268,7 +240,7 @@ func (s *BatchSink) run() {
 		if woken {
 			// Take the full batches only; a partial one waits for more
 			// events or for the flush interval.
-			eb := min(s.batch, s.size)
+			eb := min(s.cfg.Size, s.cfg.QueueSize)
 			taken = all[:len(all)-len(all)%eb]
 		}
 		if len(taken) > 0 || stopping {
@@ -277,7 +249,7 @@ func (s *BatchSink) run() {
 		s.mu.Unlock()
 		if len(taken) > 0 {
 			if !s.writeAll(taken) {
-				// Close's context ended: count what is left and stop.
+				// close's context ended: count what is left and stop.
 				s.mu.Lock()
 				s.dropped.Add(uint64(len(s.q)))
 				s.q = nil
@@ -288,7 +260,7 @@ func (s *BatchSink) run() {
 			spare = all[:0]
 		}
 		if stopping {
-			// Close set closed under mu before closing stop, so the swap
+			// close set closed under mu before closing stop, so the swap
 			// above took every event there will ever be.
 			return
 		}
@@ -296,11 +268,10 @@ func (s *BatchSink) run() {
 }
 
 // writeAll writes events in batches. It returns false, having counted the
-// unwritten rest as dropped, when Close's context ended first.
-func (s *BatchSink) writeAll(events []Event) bool {
-	setPeerIPs(events)
+// unwritten rest as dropped, when close's context ended first.
+func (s *batchSink) writeAll(events []Event) bool {
 	for len(events) > 0 {
-		n := min(s.batch, len(events))
+		n := min(s.cfg.Size, len(events))
 		if rest := s.write(events[:n]); len(rest) > 0 {
 			s.dropped.Add(uint64(len(events)))
 			return false
@@ -310,27 +281,16 @@ func (s *BatchSink) writeAll(events []Event) bool {
 	return true
 }
 
-// setPeerIPs sets the IP of the events the middleware queued with their
-// peer address only: the client of a request is its peer when no proxy is
-// trusted.
-func setPeerIPs(events []Event) {
-	for i := range events {
-		if e := &events[i]; e.peer != "" {
-			e.IP, e.peer = clientip.Resolver{}.ClientIP(e.peer, nil), ""
-		}
-	}
-}
-
 // write hands buf to the writer, retrying with backoff until it succeeds
 // (new events queue meanwhile and are dropped only if the queue fills). It
-// returns buf emptied, or unwritten when Close's context has ended.
-func (s *BatchSink) write(buf []Event) []Event {
-	wait := s.backoff[0]
+// returns buf emptied, or unwritten when close's context has ended.
+func (s *batchSink) write(buf []Event) []Event {
+	wait := s.cfg.RetryMin
 	for attempt := 0; ; attempt++ {
-		if s.ctx.Err() != nil { // Close's context has ended
+		if s.ctx.Err() != nil { // close's context has ended
 			return buf
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.WriteTimeout)
 		err := s.w.RecordUsage(ctx, buf)
 		cancel()
 		if err == nil {
@@ -354,8 +314,8 @@ func (s *BatchSink) write(buf []Event) []Event {
 			return buf
 		}
 		wait *= 2
-		if wait > s.backoff[1] {
-			wait = s.backoff[1]
+		if wait > s.cfg.RetryMax {
+			wait = s.cfg.RetryMax
 		}
 	}
 }

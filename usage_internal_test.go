@@ -1,4 +1,4 @@
-package apitoken_test
+package apitoken
 
 import (
 	"bytes"
@@ -14,19 +14,14 @@ import (
 	"testing"
 	"time"
 	"unsafe"
-
-	"github.com/apitoken/apitoken"
 )
 
-var (
-	_ apitoken.Sink = (*apitoken.BatchSink)(nil)
-	_ apitoken.Sink = apitoken.SinkFunc(nil)
-)
+var _ Sink = (*batchSink)(nil)
 
-// sinkWriterFunc adapts a function to apitoken.UsageWriter.
-type sinkWriterFunc func(context.Context, []apitoken.Event) error
+// sinkWriterFunc adapts a function to UsageWriter.
+type sinkWriterFunc func(context.Context, []Event) error
 
-func (f sinkWriterFunc) RecordUsage(ctx context.Context, evs []apitoken.Event) error {
+func (f sinkWriterFunc) RecordUsage(ctx context.Context, evs []Event) error {
 	return f(ctx, evs)
 }
 
@@ -43,15 +38,15 @@ type sinkCollector struct {
 
 type sinkCall struct {
 	at     time.Time
-	events []apitoken.Event
+	events []Event
 	err    error
 }
 
 var errSinkDown = errors.New("usage store down")
 
-func (c *sinkCollector) RecordUsage(_ context.Context, evs []apitoken.Event) error {
+func (c *sinkCollector) RecordUsage(_ context.Context, evs []Event) error {
 	c.mu.Lock()
-	call := sinkCall{at: time.Now(), events: append([]apitoken.Event(nil), evs...)}
+	call := sinkCall{at: time.Now(), events: append([]Event(nil), evs...)}
 	if c.always || len(c.calls) < c.failN {
 		call.err = errSinkDown
 	}
@@ -64,10 +59,10 @@ func (c *sinkCollector) RecordUsage(_ context.Context, evs []apitoken.Event) err
 }
 
 // written returns the events of the successful calls, in call order.
-func (c *sinkCollector) written() []apitoken.Event {
+func (c *sinkCollector) written() []Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []apitoken.Event
+	var out []Event
 	for _, call := range c.calls {
 		if call.err == nil {
 			out = append(out, call.events...)
@@ -94,8 +89,8 @@ func (c *sinkCollector) callList() []sinkCall {
 }
 
 // usageEvent is producer p's n-th event.
-func usageEvent(p, n int) apitoken.Event {
-	return apitoken.Event{
+func usageEvent(p, n int) Event {
+	return Event{
 		TokenID:      int64(p),
 		Endpoint:     "/products",
 		Route:        "/products/{id}",
@@ -112,7 +107,7 @@ func usageEvent(p, n int) apitoken.Event {
 
 // checkEachOnceInOrder checks that written holds each of producers×perProducer
 // events exactly once, each producer's in the order recorded.
-func checkEachOnceInOrder(t *testing.T, written []apitoken.Event, producers, perProducer int) {
+func checkEachOnceInOrder(t *testing.T, written []Event, producers, perProducer int) {
 	t.Helper()
 	next := make([]int, producers)
 	for i, e := range written {
@@ -161,11 +156,11 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
-func closeSink(t *testing.T, s *apitoken.BatchSink) {
+func closeSink(t *testing.T, s *batchSink) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.Close(ctx); err != nil {
+	if err := s.close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 }
@@ -198,7 +193,7 @@ func newBlockingWriter() *blockingWriter {
 	return &blockingWriter{entered: make(chan int, 1000), release: make(chan struct{})}
 }
 
-func (w *blockingWriter) RecordUsage(ctx context.Context, evs []apitoken.Event) error {
+func (w *blockingWriter) RecordUsage(ctx context.Context, evs []Event) error {
 	select {
 	case w.entered <- len(evs):
 	default: // nobody is counting any more
@@ -220,29 +215,29 @@ func storeMax(m *atomic.Int64, v int) {
 	}
 }
 
-func TestSinkFunc(t *testing.T) {
-	tests := []struct {
-		name string
-		evs  []apitoken.Event
-	}{
-		{"none", nil},
-		{"one", []apitoken.Event{usageEvent(1, 1)}},
-		{"several", []apitoken.Event{usageEvent(1, 1), usageEvent(2, 2), usageEvent(1, 3)}},
+// TestUsageBatchDefaults: zero fields take the documented defaults, and a
+// negative field or an inverted retry range is an error naming it.
+func TestUsageBatchDefaults(t *testing.T) {
+	got, err := UsageBatch{}.withDefaults()
+	want := UsageBatch{QueueSize: 65_536, Size: 1000, FlushInterval: time.Second,
+		RetryMin: 100 * time.Millisecond, RetryMax: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	if err != nil || got != want {
+		t.Fatalf("defaults = %+v, %v; want %+v", got, err, want)
 	}
-	for _, tt := range tests {
+	for _, tt := range []struct {
+		name string
+		in   UsageBatch
+		want string
+	}{
+		{"negative queue", UsageBatch{QueueSize: -1}, "QueueSize"},
+		{"negative size", UsageBatch{Size: -1}, "Size"},
+		{"negative interval", UsageBatch{FlushInterval: -1}, "FlushInterval"},
+		{"negative timeout", UsageBatch{WriteTimeout: -1}, "WriteTimeout"},
+		{"inverted retry range", UsageBatch{RetryMin: time.Second, RetryMax: time.Millisecond}, "RetryMax below RetryMin"},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var got []apitoken.Event
-			var s apitoken.Sink = apitoken.SinkFunc(func(e apitoken.Event) { got = append(got, e) })
-			for _, e := range tt.evs {
-				s.Record(e)
-			}
-			if len(got) != len(tt.evs) {
-				t.Fatalf("got %d events, want %d", len(got), len(tt.evs))
-			}
-			for i := range got {
-				if got[i] != tt.evs[i] {
-					t.Errorf("event %d = %+v, want %+v", i, got[i], tt.evs[i])
-				}
+			if _, err := tt.in.withDefaults(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one naming %s", err, tt.want)
 			}
 		})
 	}
@@ -265,12 +260,11 @@ func TestBatchSinkFlushesByBatchSize(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			col := &sinkCollector{}
 			entered := make(chan int, 100)
-			w := sinkWriterFunc(func(ctx context.Context, evs []apitoken.Event) error {
+			w := sinkWriterFunc(func(ctx context.Context, evs []Event) error {
 				entered <- len(evs)
 				return col.RecordUsage(ctx, evs)
 			})
-			s := apitoken.NewBatchSink(w, apitoken.WithBatchSize(tt.batch),
-				apitoken.WithFlushInterval(time.Hour), apitoken.WithSinkLogger(quietLogger()))
+			s := testSink(w, quietLogger(), UsageBatch{Size: tt.batch, FlushInterval: time.Hour})
 			for i := range tt.events {
 				s.Record(usageEvent(0, i))
 			}
@@ -280,13 +274,13 @@ func TestBatchSinkFlushesByBatchSize(t *testing.T) {
 				}
 			}
 			want := uint64(tt.beforeClose * tt.batch)
-			waitFor(t, "the full batches to be written", func() bool { return s.Written() == want })
+			waitFor(t, "the full batches to be written", func() bool { return s.stats().Written == want })
 			if got := len(col.sizes()); got != tt.beforeClose {
 				t.Errorf("%d calls before Close, want %d", got, tt.beforeClose)
 			}
 			// The partial batch waits in the queue for more events or the
 			// flush interval.
-			if q := s.Queued(); q != tt.events-tt.beforeClose*tt.batch {
+			if q := s.stats().Queued; q != tt.events-tt.beforeClose*tt.batch {
 				t.Errorf("Queued() = %d, want the partial batch of %d", q, tt.events-tt.beforeClose*tt.batch)
 			}
 			if got := len(col.sizes()); got != tt.beforeClose {
@@ -297,8 +291,8 @@ func TestBatchSinkFlushesByBatchSize(t *testing.T) {
 				t.Errorf("batch sizes %v, want %v", got, tt.wantSizes)
 			}
 			checkEachOnceInOrder(t, col.written(), 1, tt.events)
-			if s.Written() != uint64(tt.events) || s.Dropped() != 0 || s.Failures() != 0 {
-				t.Errorf("Written %d Dropped %d Failures %d, want %d 0 0", s.Written(), s.Dropped(), s.Failures(), tt.events)
+			if s.stats().Written != uint64(tt.events) || s.stats().Dropped != 0 || s.stats().Failures != 0 {
+				t.Errorf("Written %d Dropped %d Failures %d, want %d 0 0", s.stats().Written, s.stats().Dropped, s.stats().Failures, tt.events)
 			}
 		})
 	}
@@ -317,8 +311,7 @@ func TestBatchSinkFlushesByInterval(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			col := &sinkCollector{}
-			s := apitoken.NewBatchSink(col, apitoken.WithBatchSize(1000),
-				apitoken.WithFlushInterval(tt.interval), apitoken.WithSinkLogger(quietLogger()))
+			s := testSink(col, quietLogger(), UsageBatch{Size: 1000, FlushInterval: tt.interval})
 			defer closeSink(t, s)
 			total := 0
 			for r, n := range tt.rounds {
@@ -327,9 +320,9 @@ func TestBatchSinkFlushesByInterval(t *testing.T) {
 				}
 				total += n
 				waitFor(t, fmt.Sprintf("round %d to be flushed by the interval", r), func() bool {
-					return s.Written() == uint64(total)
+					return s.stats().Written == uint64(total)
 				})
-				if q := s.Queued(); q != 0 {
+				if q := s.stats().Queued; q != 0 {
 					t.Errorf("round %d: %d still queued", r, q)
 				}
 			}
@@ -360,12 +353,11 @@ func TestBatchSinkCloseWritesEverything(t *testing.T) {
 			entered := make(chan struct{})
 			var once sync.Once
 			col := &sinkCollector{delay: tt.delay}
-			w := sinkWriterFunc(func(ctx context.Context, evs []apitoken.Event) error {
+			w := sinkWriterFunc(func(ctx context.Context, evs []Event) error {
 				once.Do(func() { close(entered); <-gate })
 				return col.RecordUsage(ctx, evs)
 			})
-			s := apitoken.NewBatchSink(w, apitoken.WithBatchSize(tt.batch),
-				apitoken.WithFlushInterval(time.Hour), apitoken.WithSinkLogger(quietLogger()))
+			s := testSink(w, quietLogger(), UsageBatch{Size: tt.batch, FlushInterval: time.Hour})
 			var wg sync.WaitGroup
 			for p := range tt.producers {
 				wg.Go(func() {
@@ -379,22 +371,22 @@ func TestBatchSinkCloseWritesEverything(t *testing.T) {
 			total := tt.producers * tt.each
 			// The writer holds its first batch; the rest waits (the sink
 			// may have taken more than one batch's worth out of the queue).
-			if q := s.Queued(); q > total-tt.batch {
+			if q := s.stats().Queued; q > total-tt.batch {
 				t.Fatalf("Queued() = %d before Close, want at most %d", q, total-tt.batch)
 			}
 			closed := make(chan error, 1)
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				closed <- s.Close(ctx)
+				closed <- s.close(ctx)
 			}()
 			close(gate)
 			if err := recv(t, closed, "Close"); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
 			checkEachOnceInOrder(t, col.written(), tt.producers, tt.each)
-			if s.Written() != uint64(total) || s.Dropped() != 0 || s.Queued() != 0 {
-				t.Errorf("Written %d Dropped %d Queued %d, want %d 0 0", s.Written(), s.Dropped(), s.Queued(), total)
+			if s.stats().Written != uint64(total) || s.stats().Dropped != 0 || s.stats().Queued != 0 {
+				t.Errorf("Written %d Dropped %d Queued %d, want %d 0 0", s.stats().Written, s.stats().Dropped, s.stats().Queued, total)
 			}
 			for _, n := range col.sizes() {
 				if n > tt.batch {
@@ -422,14 +414,13 @@ func TestBatchSinkRecordNeverBlocks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newBlockingWriter()
-			s := apitoken.NewBatchSink(w, apitoken.WithQueueSize(tt.queue), apitoken.WithBatchSize(tt.batch),
-				apitoken.WithFlushInterval(time.Hour), apitoken.WithSinkLogger(quietLogger()))
+			s := testSink(w, quietLogger(), UsageBatch{QueueSize: tt.queue, Size: tt.batch, FlushInterval: time.Hour})
 			for i := range tt.batch { // a full batch wakes the sink
 				s.Record(usageEvent(0, i))
 			}
-			waitFor(t, "the sink to take the batch", func() bool { return s.Queued() == 0 })
-			if s.Dropped() != 0 {
-				t.Fatalf("Dropped() = %d while filling the first batch", s.Dropped())
+			waitFor(t, "the sink to take the batch", func() bool { return s.stats().Queued == 0 })
+			if s.stats().Dropped != 0 {
+				t.Fatalf("Dropped() = %d while filling the first batch", s.stats().Dropped)
 			}
 			if n := recv(t, w.entered, "the writer to take the first batch"); n != tt.batch {
 				t.Fatalf("writer holds %d events, want %d", n, tt.batch)
@@ -442,21 +433,21 @@ func TestBatchSinkRecordNeverBlocks(t *testing.T) {
 				}
 			}()
 			recv(t, done, "Record to return (it blocks)")
-			if d, want := s.Dropped(), uint64(tt.record-tt.queue); d != want {
+			if d, want := s.stats().Dropped, uint64(tt.record-tt.queue); d != want {
 				t.Errorf("Dropped() = %d, want %d", d, want)
 			}
-			if q := s.Queued(); q != tt.queue {
+			if q := s.stats().Queued; q != tt.queue {
 				t.Errorf("Queued() = %d, want %d", q, tt.queue)
 			}
 			// Close cannot write (the writer is stuck until its context
 			// ends): what was in hand and queued is dropped too.
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 			defer cancel()
-			if err := s.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			if err := s.close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("Close = %v, want %v", err, context.DeadlineExceeded)
 			}
-			if recorded := uint64(tt.batch + tt.record); s.Written() != 0 || s.Dropped() != recorded {
-				t.Errorf("Written %d Dropped %d, want 0 and %d", s.Written(), s.Dropped(), recorded)
+			if recorded := uint64(tt.batch + tt.record); s.stats().Written != 0 || s.stats().Dropped != recorded {
+				t.Errorf("Written %d Dropped %d, want 0 and %d", s.stats().Written, s.stats().Dropped, recorded)
 			}
 		})
 	}
@@ -483,20 +474,18 @@ func TestBatchSinkRetriesFailedBatches(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs syncBuffer
 			col := &sinkCollector{failN: tt.failN}
-			s := apitoken.NewBatchSink(col, apitoken.WithBatchSize(10), apitoken.WithFlushInterval(time.Hour),
-				apitoken.WithRetryBackoff(tt.min, tt.max),
-				apitoken.WithSinkLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			s := testSink(col, slog.New(slog.NewTextHandler(&logs, nil)), UsageBatch{Size: 10, FlushInterval: time.Hour, RetryMin: tt.min, RetryMax: tt.max})
 			const n = 25
 			for i := range n {
 				s.Record(usageEvent(0, i))
 			}
 			closeSink(t, s)
 			checkEachOnceInOrder(t, col.written(), 1, n)
-			if f := s.Failures(); f != uint64(tt.failN) {
+			if f := s.stats().Failures; f != uint64(tt.failN) {
 				t.Errorf("Failures() = %d, want %d", f, tt.failN)
 			}
-			if s.Written() != n || s.Dropped() != 0 {
-				t.Errorf("Written %d Dropped %d, want %d 0", s.Written(), s.Dropped(), n)
+			if s.stats().Written != n || s.stats().Dropped != 0 {
+				t.Errorf("Written %d Dropped %d, want %d 0", s.stats().Written, s.stats().Dropped, n)
 			}
 			// The first failN+1 calls carry the same batch, the waits between
 			// them growing.
@@ -538,17 +527,17 @@ func TestBatchSinkRetriesFailedBatches(t *testing.T) {
 func TestBatchSinkCloseDeadline(t *testing.T) {
 	tests := []struct {
 		name    string
-		writer  func() apitoken.UsageWriter
+		writer  func() UsageWriter
 		record  int
 		queue   int
 		wantErr error
 	}{
-		{"always fails", func() apitoken.UsageWriter { return &sinkCollector{always: true} }, 100, 1000, context.DeadlineExceeded},
-		{"always fails, queue overflows", func() apitoken.UsageWriter { return &sinkCollector{always: true} }, 500, 50, context.DeadlineExceeded},
-		{"hangs until cancelled", func() apitoken.UsageWriter { return newBlockingWriter() }, 100, 1000, context.DeadlineExceeded},
-		{"fails every other call", func() apitoken.UsageWriter {
+		{"always fails", func() UsageWriter { return &sinkCollector{always: true} }, 100, 1000, context.DeadlineExceeded},
+		{"always fails, queue overflows", func() UsageWriter { return &sinkCollector{always: true} }, 500, 50, context.DeadlineExceeded},
+		{"hangs until cancelled", func() UsageWriter { return newBlockingWriter() }, 100, 1000, context.DeadlineExceeded},
+		{"fails every other call", func() UsageWriter {
 			var n atomic.Int64
-			return sinkWriterFunc(func(context.Context, []apitoken.Event) error {
+			return sinkWriterFunc(func(context.Context, []Event) error {
 				if n.Add(1)%2 == 0 {
 					return errSinkDown
 				}
@@ -558,8 +547,7 @@ func TestBatchSinkCloseDeadline(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := apitoken.NewBatchSink(tt.writer(), apitoken.WithBatchSize(10), apitoken.WithQueueSize(tt.queue),
-				apitoken.WithRetryBackoff(time.Millisecond, 2*time.Millisecond), apitoken.WithSinkLogger(quietLogger()))
+			s := testSink(tt.writer(), quietLogger(), UsageBatch{Size: 10, QueueSize: tt.queue, RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond})
 			for i := range tt.record {
 				s.Record(usageEvent(0, i))
 			}
@@ -569,23 +557,23 @@ func TestBatchSinkCloseDeadline(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			err := s.Close(ctx)
+			err := s.close(ctx)
 			if err != tt.wantErr && !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Close = %v, want %v", err, tt.wantErr)
 			}
-			if got := s.Dropped() + s.Written(); got != uint64(tt.record) {
-				t.Errorf("Dropped %d + Written %d = %d, want %d", s.Dropped(), s.Written(), got, tt.record)
+			if got := s.stats().Dropped + s.stats().Written; got != uint64(tt.record) {
+				t.Errorf("Dropped %d + Written %d = %d, want %d", s.stats().Dropped, s.stats().Written, got, tt.record)
 			}
-			if tt.wantErr != nil && s.Written() != 0 {
-				t.Errorf("Written() = %d with a writer that never succeeds", s.Written())
+			if tt.wantErr != nil && s.stats().Written != 0 {
+				t.Errorf("Written() = %d with a writer that never succeeds", s.stats().Written)
 			}
-			if tt.wantErr == nil && s.Dropped() != 0 {
-				t.Errorf("Dropped() = %d though Close finished in time", s.Dropped())
+			if tt.wantErr == nil && s.stats().Dropped != 0 {
+				t.Errorf("Dropped() = %d though Close finished in time", s.stats().Dropped)
 			}
-			if s.Queued() != 0 {
-				t.Errorf("Queued() = %d after Close", s.Queued())
+			if s.stats().Queued != 0 {
+				t.Errorf("Queued() = %d after Close", s.stats().Queued)
 			}
-			if err2 := s.Close(context.Background()); err2 != err {
+			if err2 := s.close(context.Background()); err2 != err {
 				t.Errorf("second Close = %v, want %v", err2, err)
 			}
 		})
@@ -609,7 +597,7 @@ func TestBatchSinkNeverExceedsBatchSize(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for r := range rounds { // the give-up path has had a random element
 				var maxSeen, deadCalls atomic.Int64
-				w := sinkWriterFunc(func(ctx context.Context, evs []apitoken.Event) error {
+				w := sinkWriterFunc(func(ctx context.Context, evs []Event) error {
 					storeMax(&maxSeen, len(evs))
 					if ctx.Err() != nil {
 						deadCalls.Add(1)
@@ -620,13 +608,12 @@ func TestBatchSinkNeverExceedsBatchSize(t *testing.T) {
 					}
 					return errSinkDown
 				})
-				s := apitoken.NewBatchSink(w, apitoken.WithBatchSize(batch),
-					apitoken.WithRetryBackoff(time.Millisecond, time.Millisecond), apitoken.WithSinkLogger(quietLogger()))
+				s := testSink(w, quietLogger(), UsageBatch{Size: batch, RetryMin: time.Millisecond, RetryMax: time.Millisecond})
 				for i := range 200 {
 					s.Record(usageEvent(0, i))
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
-				err := s.Close(ctx)
+				err := s.close(ctx)
 				cancel()
 				if !errors.Is(err, context.DeadlineExceeded) {
 					t.Fatalf("round %d: Close = %v", r, err)
@@ -638,8 +625,8 @@ func TestBatchSinkNeverExceedsBatchSize(t *testing.T) {
 				if n := deadCalls.Load(); n > 1 {
 					t.Fatalf("round %d: the writer was called %d times with its context already ended", r, n)
 				}
-				if s.Dropped() != 200 {
-					t.Fatalf("round %d: Dropped() = %d, want 200", r, s.Dropped())
+				if s.stats().Dropped != 200 {
+					t.Fatalf("round %d: Dropped() = %d, want 200", r, s.stats().Dropped)
 				}
 			}
 		})
@@ -659,7 +646,7 @@ func TestBatchSinkRecordAfterClose(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			col := &sinkCollector{}
-			s := apitoken.NewBatchSink(col, apitoken.WithSinkLogger(quietLogger()))
+			s := testSink(col, quietLogger(), UsageBatch{})
 			for i := range tt.before {
 				s.Record(usageEvent(0, i))
 			}
@@ -667,8 +654,8 @@ func TestBatchSinkRecordAfterClose(t *testing.T) {
 			for i := range tt.after {
 				s.Record(usageEvent(0, tt.before+i))
 			}
-			if s.Dropped() != uint64(tt.after) || s.Written() != uint64(tt.before) || s.Queued() != 0 {
-				t.Errorf("Dropped %d Written %d Queued %d, want %d %d 0", s.Dropped(), s.Written(), s.Queued(), tt.after, tt.before)
+			if s.stats().Dropped != uint64(tt.after) || s.stats().Written != uint64(tt.before) || s.stats().Queued != 0 {
+				t.Errorf("Dropped %d Written %d Queued %d, want %d %d 0", s.stats().Dropped, s.stats().Written, s.stats().Queued, tt.after, tt.before)
 			}
 			checkEachOnceInOrder(t, col.written(), 1, tt.before)
 		})
@@ -678,7 +665,7 @@ func TestBatchSinkRecordAfterClose(t *testing.T) {
 func TestBatchSinkCloseIsIdempotent(t *testing.T) {
 	tests := []struct {
 		name    string
-		writer  apitoken.UsageWriter
+		writer  UsageWriter
 		timeout time.Duration
 		wantErr error
 	}{
@@ -687,8 +674,7 @@ func TestBatchSinkCloseIsIdempotent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := apitoken.NewBatchSink(tt.writer, apitoken.WithRetryBackoff(time.Millisecond, time.Millisecond),
-				apitoken.WithSinkLogger(quietLogger()))
+			s := testSink(tt.writer, quietLogger(), UsageBatch{RetryMin: time.Millisecond, RetryMax: time.Millisecond})
 			for i := range 10 {
 				s.Record(usageEvent(0, i))
 			}
@@ -697,7 +683,7 @@ func TestBatchSinkCloseIsIdempotent(t *testing.T) {
 			errs := make(chan error, 4)
 			var wg sync.WaitGroup
 			for range 4 {
-				wg.Go(func() { errs <- s.Close(ctx) })
+				wg.Go(func() { errs <- s.close(ctx) })
 			}
 			wg.Wait()
 			close(errs)
@@ -710,12 +696,12 @@ func TestBatchSinkCloseIsIdempotent(t *testing.T) {
 			dead, cancelDead := context.WithCancel(context.Background())
 			cancelDead()
 			for range 2 {
-				if err := s.Close(dead); err != tt.wantErr {
+				if err := s.close(dead); err != tt.wantErr {
 					t.Errorf("repeated Close = %v, want %v", err, tt.wantErr)
 				}
 			}
-			if s.Dropped()+s.Written() != 10 {
-				t.Errorf("Dropped %d + Written %d != 10", s.Dropped(), s.Written())
+			if s.stats().Dropped+s.stats().Written != 10 {
+				t.Errorf("Dropped %d + Written %d != 10", s.stats().Dropped, s.stats().Written)
 			}
 		})
 	}
@@ -738,17 +724,17 @@ func TestBatchSinkReusesBatchSlice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var (
-				heldCopy []apitoken.Event
-				changed  []int                        // calls whose slice changed while the writer held it
-				arrays   = map[*apitoken.Event]bool{} // distinct arrays handed over
+				heldCopy []Event
+				changed  []int               // calls whose slice changed while the writer held it
+				arrays   = map[*Event]bool{} // distinct arrays handed over
 			)
 			entered := make(chan struct{})
 			proceed := make(chan struct{})
-			s := apitoken.NewBatchSink(sinkWriterFunc(func(_ context.Context, evs []apitoken.Event) error {
+			s := testSink(sinkWriterFunc(func(_ context.Context, evs []Event) error {
 				// This runs on the sink's goroutine, which also writes the
 				// array: reading held here is not a race.
 				arrays[unsafe.SliceData(evs)] = true
-				before := append([]apitoken.Event(nil), evs...)
+				before := append([]Event(nil), evs...)
 				entered <- struct{}{} // the test records the next batch now
 				<-proceed
 				if fmt.Sprint(before) != fmt.Sprint(evs) {
@@ -756,7 +742,7 @@ func TestBatchSinkReusesBatchSlice(t *testing.T) {
 				}
 				heldCopy = before
 				return nil
-			}), apitoken.WithBatchSize(tt.batch), apitoken.WithFlushInterval(time.Hour), apitoken.WithSinkLogger(quietLogger()))
+			}), quietLogger(), UsageBatch{Size: tt.batch, FlushInterval: time.Hour})
 			n := 0
 			record := func() {
 				for range tt.batch {
@@ -769,7 +755,7 @@ func TestBatchSinkReusesBatchSlice(t *testing.T) {
 				recv(t, entered, fmt.Sprintf("batch %d", b))
 				if b < tt.batches-1 {
 					record() // while the writer holds batch b
-					waitFor(t, "the next batch to be queued", func() bool { return s.Queued() == tt.batch })
+					waitFor(t, "the next batch to be queued", func() bool { return s.stats().Queued == tt.batch })
 				}
 				proceed <- struct{}{}
 			}
@@ -805,8 +791,7 @@ func TestBatchSinkConcurrentProducers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			col := &sinkCollector{delay: tt.delay}
-			s := apitoken.NewBatchSink(col, apitoken.WithQueueSize(tt.queue), apitoken.WithBatchSize(tt.batch),
-				apitoken.WithFlushInterval(time.Millisecond), apitoken.WithSinkLogger(quietLogger()))
+			s := testSink(col, quietLogger(), UsageBatch{QueueSize: tt.queue, Size: tt.batch, FlushInterval: time.Millisecond})
 			var wg sync.WaitGroup
 			for p := range producers {
 				wg.Go(func() {
@@ -817,16 +802,16 @@ func TestBatchSinkConcurrentProducers(t *testing.T) {
 			}
 			wg.Wait()
 			closeSink(t, s)
-			if got := s.Written() + s.Dropped(); got != producers*each {
-				t.Errorf("Written %d + Dropped %d = %d, want %d", s.Written(), s.Dropped(), got, producers*each)
+			if got := s.stats().Written + s.stats().Dropped; got != producers*each {
+				t.Errorf("Written %d + Dropped %d = %d, want %d", s.stats().Written, s.stats().Dropped, got, producers*each)
 			}
 			written := col.written()
-			if uint64(len(written)) != s.Written() {
-				t.Errorf("the writer got %d events, Written() = %d", len(written), s.Written())
+			if uint64(len(written)) != s.stats().Written {
+				t.Errorf("the writer got %d events, Written() = %d", len(written), s.stats().Written)
 			}
 			if tt.wantNoDrops {
-				if s.Dropped() != 0 {
-					t.Errorf("Dropped() = %d with a large queue", s.Dropped())
+				if s.stats().Dropped != 0 {
+					t.Errorf("Dropped() = %d with a large queue", s.stats().Dropped)
 				}
 				checkEachOnceInOrder(t, written, producers, each)
 				return
@@ -843,7 +828,7 @@ func TestBatchSinkConcurrentProducers(t *testing.T) {
 				}
 				last[e.TokenID] = e.RequestSize
 			}
-			t.Logf("written %d, dropped %d", s.Written(), s.Dropped())
+			t.Logf("written %d, dropped %d", s.stats().Written, s.stats().Dropped)
 		})
 	}
 }
@@ -859,8 +844,7 @@ func TestBatchSinkRecordDoesNotAllocate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newBlockingWriter() // holds the first event: the queue only fills
-			s := apitoken.NewBatchSink(w, apitoken.WithQueueSize(tt.queue), apitoken.WithBatchSize(1),
-				apitoken.WithFlushInterval(time.Hour), apitoken.WithSinkLogger(quietLogger()))
+			s := testSink(w, quietLogger(), UsageBatch{QueueSize: tt.queue, Size: 1, FlushInterval: time.Hour})
 			defer func() { close(w.release); closeSink(t, s) }()
 			s.Record(usageEvent(0, 0))
 			recv(t, w.entered, "the first batch")
@@ -873,8 +857,7 @@ func TestBatchSinkRecordDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkBatchSinkRecord(b *testing.B) {
-	s := apitoken.NewBatchSink(sinkWriterFunc(func(context.Context, []apitoken.Event) error { return nil }),
-		apitoken.WithSinkLogger(quietLogger()))
+	s := testSink(sinkWriterFunc(func(context.Context, []Event) error { return nil }), quietLogger(), UsageBatch{})
 	e := usageEvent(1, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -886,8 +869,17 @@ func BenchmarkBatchSinkRecord(b *testing.B) {
 	b.StopTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := s.Close(ctx); err != nil {
+	if err := s.close(ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(s.Dropped())/float64(b.N), "dropped/op")
+	b.ReportMetric(float64(s.stats().Dropped)/float64(b.N), "dropped/op")
+}
+
+// testSink starts a batchSink with b's zero fields set to their defaults.
+func testSink(w UsageWriter, log *slog.Logger, b UsageBatch) *batchSink {
+	b, err := b.withDefaults()
+	if err != nil {
+		panic(err)
+	}
+	return newBatchSink(w, b, log)
 }
