@@ -29,3 +29,7 @@ func newSystemClock() systemClock { return systemClock{start: time.Now()} }
 func (c systemClock) Now() time.Time { return time.Now() }
 
 func (c systemClock) Monotonic() time.Duration { return time.Since(c.start) }
+
+// SystemClock returns the system's clock: Now is time.Now, and Monotonic
+// the time since SystemClock was called, measured on the monotonic clock.
+func SystemClock() Clock { return newSystemClock() }

@@ -38,7 +38,7 @@ func BenchmarkAllow(b *testing.B) {
 		name string
 		new  func(b *testing.B) apitoken.Limiter
 	}{
-		{"memory", func(*testing.B) apitoken.Limiter { return apitoken.NewMemoryLimiter() }},
+		{"memory", func(*testing.B) apitoken.Limiter { return apitoken.NewMemoryLimiter(0, nil) }},
 		{"redis", func(b *testing.B) apitoken.Limiter {
 			c, prefix := testRedis(b)
 			return apitokenredis.New(c, apitokenredis.WithPrefix(prefix), apitokenredis.WithTimeout(generous), apitokenredis.WithFailClosed())

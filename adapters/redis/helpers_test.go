@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/apitoken/apitoken"
 )
 
 // redisAddr returns the test Redis's address, from APITOKEN_TEST_REDIS_ADDR.
@@ -261,3 +263,18 @@ func eventually(d time.Duration, cond func() bool) bool {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// skewedClock is the system clock moved by skew(): both its wall clock and
+// its monotonic reading.
+func skewedClock(skew func() time.Duration) apitoken.Clock {
+	return &skewed{base: apitoken.SystemClock(), skew: skew}
+}
+
+type skewed struct {
+	base apitoken.Clock
+	skew func() time.Duration
+}
+
+func (c *skewed) Now() time.Time { return c.base.Now().Add(c.skew()) }
+
+func (c *skewed) Monotonic() time.Duration { return c.base.Monotonic() + c.skew() }

@@ -57,12 +57,11 @@ type Limiter struct {
 	batch    *batcher
 	fallback *apitoken.MemoryLimiter
 	refused  refusals
-	epoch    time.Time // monotonic base of nextProbe and degradedAt
 
 	degraded   atomic.Bool
 	probing    atomic.Bool
-	nextProbe  atomic.Int64 // nanoseconds since epoch
-	degradedAt atomic.Int64 // nanoseconds since epoch
+	nextProbe  atomic.Int64 // Clock.Monotonic readings
+	degradedAt atomic.Int64
 
 	decisions     atomic.Uint64
 	localRefusals atomic.Uint64
@@ -103,7 +102,7 @@ func New(client redis.UniversalClient, opts ...Option) *Limiter {
 		probe:    DefaultProbeInterval,
 		replicas: 1,
 		log:      slog.Default(),
-		now:      time.Now,
+		clock:    apitoken.SystemClock(),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -112,11 +111,7 @@ func New(client redis.UniversalClient, opts ...Option) *Limiter {
 		client: client,
 		cfg:    cfg,
 		batch:  newBatcher(client, cfg.window.Microseconds(), cfg.timeout),
-		fallback: apitoken.NewMemoryLimiter(
-			apitoken.WithWindow(cfg.window),
-			apitoken.WithLimiterClock(cfg.now),
-		),
-		epoch: time.Now(),
+		fallback: apitoken.NewMemoryLimiter(cfg.window, cfg.clock),
 	}
 	l.refused.init()
 	return l
@@ -200,20 +195,20 @@ func (l *Limiter) redisKey(key string) string {
 	return l.cfg.prefix + "{" + key + "}"
 }
 
-func (l *Limiter) mono() int64 { return int64(time.Since(l.epoch)) }
+func (l *Limiter) mono() int64 { return int64(l.cfg.clock.Monotonic()) }
 
 func (l *Limiter) decide(ctx context.Context, key string, limit int, count bool) (apitoken.Decision, error) {
 	if limit <= 0 {
 		return apitoken.Decision{Allowed: true, Limit: limit, Remaining: -1}, nil
 	}
-	sent := l.cfg.now()
+	sent := l.cfg.clock.Monotonic()
 	if d, ok := l.refused.lookup(key, limit, sent); ok {
 		l.localRefusals.Add(1)
 		return d, nil
 	}
 	if l.degraded.Load() {
 		l.maybeProbe(key, limit)
-		return l.degradedDecision(key, limit, count, sent, errDegraded)
+		return l.degradedDecision(key, limit, count, errDegraded)
 	}
 	d, err := l.eval(ctx, key, limit, count)
 	if err != nil {
@@ -224,7 +219,7 @@ func (l *Limiter) decide(ctx context.Context, key string, limit int, count bool)
 			return apitoken.Decision{}, fmt.Errorf("%w: %w", apitoken.ErrLimiterUnavailable, context.Cause(ctx))
 		}
 		l.fail(err)
-		return l.degradedDecision(key, limit, count, sent, err)
+		return l.degradedDecision(key, limit, count, err)
 	}
 	l.decisions.Add(1)
 	if d.Allowed {
@@ -236,7 +231,7 @@ func (l *Limiter) decide(ctx context.Context, key string, limit int, count bool)
 }
 
 // degradedDecision applies the failure policy.
-func (l *Limiter) degradedDecision(key string, limit int, count bool, now time.Time, cause error) (apitoken.Decision, error) {
+func (l *Limiter) degradedDecision(key string, limit int, count bool, cause error) (apitoken.Decision, error) {
 	if l.cfg.policy == FailClosed {
 		l.unavailable.Add(1)
 		return apitoken.Decision{}, fmt.Errorf("%w: redis: %w", apitoken.ErrLimiterUnavailable, cause)
@@ -244,7 +239,7 @@ func (l *Limiter) degradedDecision(key string, limit int, count bool, now time.T
 	l.fallbacks.Add(1)
 	local := max(1, limit/l.cfg.replicas)
 	if count {
-		return l.fallback.AllowAt(now, key, local), nil
+		return l.fallback.Allow(context.Background(), key, local)
 	}
 	return l.fallback.Peek(context.Background(), key, local)
 }

@@ -109,7 +109,7 @@ func TestMatchesMemoryLimiter(t *testing.T) {
 	c, prefix := testRedis(t)
 	ctx := context.Background()
 	l := apitokenredis.New(c, apitokenredis.WithPrefix(prefix), apitokenredis.WithTimeout(generous), apitokenredis.WithFailClosed())
-	mem := apitoken.NewMemoryLimiter()
+	mem := apitoken.NewMemoryLimiter(0, nil)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 300 {
 		key := fmt.Sprintf("k%d", r.IntN(3))
@@ -354,7 +354,7 @@ func TestSkewedLocalClock(t *testing.T) {
 	for _, skew := range []time.Duration{-5 * time.Hour, 0, 7 * time.Hour} {
 		ls = append(ls, apitokenredis.New(c,
 			apitokenredis.WithPrefix(prefix), apitokenredis.WithTimeout(generous),
-			apitokenredis.WithClock(func() time.Time { return time.Now().Add(skew) })))
+			apitokenredis.WithClock(skewedClock(func() time.Duration { return skew }))))
 	}
 	before := redisTime(t, c)
 	allowed := 0
@@ -399,7 +399,7 @@ func TestLocalRefusal(t *testing.T) {
 	c.AddHook(hook)
 	ctx := context.Background()
 	var skew atomic.Int64
-	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	clock := skewedClock(func() time.Duration { return time.Duration(skew.Load()) })
 	l := apitokenredis.New(c, apitokenredis.WithPrefix(prefix), apitokenredis.WithTimeout(generous),
 		apitokenredis.WithFailClosed(), apitokenredis.WithClock(clock))
 	for range 2 {

@@ -3,6 +3,8 @@ package apitokenredis
 import (
 	"log/slog"
 	"time"
+
+	"github.com/apitoken/apitoken"
 )
 
 // Defaults of the options.
@@ -51,7 +53,7 @@ type config struct {
 	policy   FailurePolicy
 	replicas int
 	log      *slog.Logger
-	now      func() time.Time
+	clock    apitoken.Clock
 }
 
 // WithPrefix sets the prefix of the Redis keys (default DefaultPrefix,
@@ -135,14 +137,15 @@ func WithLogger(log *slog.Logger) Option {
 	}
 }
 
-// WithClock sets the local clock (default time.Now). Redis decisions never
-// read it: they use Redis's clock. It drives the fail-open limiter and the
-// local refusal cache, which only measure durations with it, so a local
-// clock that is hours off changes no decision.
-func WithClock(now func() time.Time) Option {
+// WithClock sets the local clock (default apitoken.SystemClock()). Redis
+// decisions never read it: they use Redis's clock. It drives the fail-open
+// limiter, the local refusal cache and the probes, which measure durations
+// on its monotonic reading, so a local wall clock that is hours off, or
+// steps, changes no decision.
+func WithClock(clock apitoken.Clock) Option {
 	return func(c *config) {
-		if now != nil {
-			c.now = now
+		if clock != nil {
+			c.clock = clock
 		}
 	}
 }

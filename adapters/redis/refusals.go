@@ -33,13 +33,13 @@ type refusalShard struct {
 	m  map[string]refusal
 	// first is at or before the earliest deadline in m: before it a full
 	// shard has nothing to sweep.
-	first time.Time
+	first time.Duration
 }
 
 type refusal struct {
 	limit int
 	reset time.Time // Redis's Reset
-	until time.Time // local deadline
+	until time.Duration // local deadline: a Clock.Monotonic reading
 }
 
 func (r *refusals) init() {
@@ -48,12 +48,12 @@ func (r *refusals) init() {
 	}
 }
 
-// lookup returns the refusal for key and limit at local time now.
-func (r *refusals) lookup(key string, limit int, now time.Time) (apitoken.Decision, bool) {
+// lookup returns the refusal for key and limit at Monotonic reading now.
+func (r *refusals) lookup(key string, limit int, now time.Duration) (apitoken.Decision, bool) {
 	sh := &r.shards[shardOf(key)]
 	sh.mu.Lock()
 	e, ok := sh.m[key]
-	if ok && !now.Before(e.until) {
+	if ok && now >= e.until {
 		delete(sh.m, key)
 		ok = false
 	}
@@ -65,25 +65,26 @@ func (r *refusals) lookup(key string, limit int, now time.Time) (apitoken.Decisi
 		Limit:      limit,
 		Current:    limit + 1,
 		Reset:      e.reset,
-		RetryAfter: e.until.Sub(now),
+		RetryAfter: e.until - now,
 	}, true
 }
 
-// store records Redis's refusal d of a request sent at local time sent.
-func (r *refusals) store(key string, d apitoken.Decision, sent time.Time) {
+// store records Redis's refusal d of a request sent at Monotonic reading
+// sent.
+func (r *refusals) store(key string, d apitoken.Decision, sent time.Duration) {
 	if d.RetryAfter <= 0 {
 		return
 	}
-	e := refusal{limit: d.Limit, reset: d.Reset, until: sent.Add(d.RetryAfter)}
+	e := refusal{limit: d.Limit, reset: d.Reset, until: sent + d.RetryAfter}
 	sh := &r.shards[shardOf(key)]
 	sh.mu.Lock()
 	_, present := sh.m[key]
-	if !present && len(sh.m) >= refusalShardMax && !sent.Before(sh.first) {
-		var first time.Time
+	if !present && len(sh.m) >= refusalShardMax && sent >= sh.first {
+		first := time.Duration(-1)
 		for k, v := range sh.m {
-			if !sent.Before(v.until) {
+			if sent >= v.until {
 				delete(sh.m, k)
-			} else if first.IsZero() || v.until.Before(first) {
+			} else if first < 0 || v.until < first {
 				first = v.until
 			}
 		}
@@ -91,7 +92,7 @@ func (r *refusals) store(key string, d apitoken.Decision, sent time.Time) {
 	}
 	if present || len(sh.m) < refusalShardMax {
 		sh.m[key] = e
-		if sh.first.IsZero() || e.until.Before(sh.first) {
+		if len(sh.m) == 1 || e.until < sh.first {
 			sh.first = e.until
 		}
 	}

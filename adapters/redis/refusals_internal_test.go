@@ -11,7 +11,7 @@ import (
 func TestRefusals(t *testing.T) {
 	var r refusals
 	r.init()
-	t0 := time.Unix(1000, 0)
+	t0 := 1000 * time.Second // a Clock.Monotonic reading
 	reset := time.Unix(5000, 0) // on Redis's clock: unrelated to the local one
 	r.store("k", apitoken.Decision{Limit: 5, Current: 6, Reset: reset, RetryAfter: 10 * time.Second}, t0)
 	tests := []struct {
@@ -29,7 +29,7 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, hit := r.lookup("k", tt.limit, t0.Add(tt.at))
+			d, hit := r.lookup("k", tt.limit, t0+tt.at)
 			if hit != tt.hit {
 				t.Fatalf("hit %v, want %v", hit, tt.hit)
 			}
@@ -45,7 +45,7 @@ func TestRefusals(t *testing.T) {
 func TestRefusalsBounded(t *testing.T) {
 	var r refusals
 	r.init()
-	t0 := time.Unix(1000, 0)
+	t0 := 1000 * time.Second // a Clock.Monotonic reading
 	d := apitoken.Decision{Limit: 1, Current: 2, RetryAfter: time.Second}
 	for i := range refusalShards * refusalShardMax * 2 {
 		r.store(strconv.Itoa(i), d, t0)
@@ -62,7 +62,7 @@ func TestRefusalsBounded(t *testing.T) {
 		t.Errorf("only %d entries kept", total)
 	}
 	// Once the entries have expired, new ones replace them.
-	later := t0.Add(2 * time.Second)
+	later := t0 + 2*time.Second
 	for i := range refusalShards * refusalShardMax {
 		r.store("new"+strconv.Itoa(i), d, later)
 	}
