@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -690,17 +691,20 @@ func (s *Store) TouchTokens(ctx context.Context, used map[int64]time.Time) error
 	if len(used) == 0 {
 		return nil
 	}
-	ids := make([]int64, 0, len(used))
-	for id := range used {
-		ids = append(ids, id)
+	if _, err := s.db.ExecContext(ctx, s.q.touch, touchArgs(used)...); err != nil {
+		return wrapErr(ctx, "touch tokens", err)
 	}
-	slices.Sort(ids)
+	return nil
+}
+
+// touchArgs gives the touch statement's arguments for used: the ids in
+// ascending order, so that concurrent writers lock rows in one order, and
+// their times.
+func touchArgs(used map[int64]time.Time) []any {
+	ids := slices.Sorted(maps.Keys(used))
 	at := make([]string, len(ids))
 	for i, id := range ids {
 		at[i] = tsText(used[id])
 	}
-	if _, err := s.db.ExecContext(ctx, s.q.touch, pq.Int64Array(ids), pq.StringArray(at)); err != nil {
-		return wrapErr(ctx, "touch tokens", err)
-	}
-	return nil
+	return []any{pq.Int64Array(ids), pq.StringArray(at)}
 }
