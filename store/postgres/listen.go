@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 
@@ -57,10 +58,29 @@ func Listen(ctx context.Context, dsn string, m Invalidator, opts ...Option) erro
 		return nil
 	}
 	channel := ChannelName(c.schema)
-	log := c.log.With("channel", channel)
-
 	var stopped atomic.Bool
-	events := func(ev pq.ListenerEventType, err error) {
+	events := listenerEvents(c.log.With("channel", channel), m, c.strict, &stopped)
+	l := pq.NewListener(dsn, c.minReconnect, c.maxReconnect, events)
+	defer func() {
+		stopped.Store(true)
+		_ = l.Close()
+		// The listener's goroutine stops once it sees the close (within one
+		// reconnect interval at most); it must be able to hand over what it
+		// is sending meanwhile.
+		go func() {
+			for range l.Notify {
+			}
+		}()
+	}()
+	return listen(ctx, l, channel, m, c.onListen)
+}
+
+// listenerEvents returns the callback for pq.Listener's connection events:
+// it logs a lost connection, a failed attempt and a reconnection, and on
+// the first two, when strict, empties m's cache. Once stopped is set it does
+// nothing.
+func listenerEvents(log *slog.Logger, m Invalidator, strict bool, stopped *atomic.Bool) pq.EventCallbackType {
+	return func(ev pq.ListenerEventType, err error) {
 		if stopped.Load() {
 			return
 		}
@@ -75,27 +95,21 @@ func Listen(ctx context.Context, dsn string, m Invalidator, opts ...Option) erro
 		default:
 			return
 		}
-		if c.strict {
+		if strict {
 			m.InvalidateAll()
 		}
 	}
-	l := pq.NewListener(dsn, c.minReconnect, c.maxReconnect, events)
-	defer func() {
-		stopped.Store(true)
-		_ = l.Close()
-		// The listener's goroutine stops once it sees the close (within one
-		// reconnect interval at most); it must be able to hand over what it
-		// is sending meanwhile.
-		go func() {
-			for range l.Notify {
-			}
-		}()
-	}()
+}
 
+// listen LISTENs on channel with l and applies its notifications to m until
+// ctx ends (nil) or l fails (its error). Each time listening starts, first
+// and after every reconnection, it empties m's cache and then calls
+// onListen, when not nil.
+func listen(ctx context.Context, l *pq.Listener, channel string, m Invalidator, onListen func()) error {
 	listening := func() {
 		m.InvalidateAll()
-		if c.onListen != nil {
-			c.onListen()
+		if onListen != nil {
+			onListen()
 		}
 	}
 	listenErr := make(chan error, 1)
@@ -122,13 +136,20 @@ func Listen(ctx context.Context, dsn string, m Invalidator, opts ...Option) erro
 				// Sent after a reconnection, once LISTEN is re-issued.
 				listening()
 			default:
-				if id, err := strconv.ParseInt(n.Extra, 10, 64); err == nil {
-					m.Invalidate(id)
-				} else {
-					m.InvalidateAll() // "*" (TRUNCATE) or a payload we do not know
-				}
+				invalidate(m, n.Extra)
 			}
 		}
+	}
+}
+
+// invalidate applies a notification's payload to m: a token id drops that
+// token, anything else ("*" for a TRUNCATE, or a payload this version does
+// not know) every token.
+func invalidate(m Invalidator, payload string) {
+	if id, err := strconv.ParseInt(payload, 10, 64); err == nil {
+		m.Invalidate(id)
+	} else {
+		m.InvalidateAll()
 	}
 }
 

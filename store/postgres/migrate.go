@@ -99,47 +99,15 @@ func Migrate(ctx context.Context, db TxBeginner, opts ...Option) error {
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
 		return fail("lock", err)
 	}
-	n := newNames(c.schema)
 	if c.schema != "" {
-		var exists bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, c.schema).Scan(&exists); err != nil {
-			return fail("schema", err)
-		}
-		if !exists {
-			if _, err := tx.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+pq.QuoteIdentifier(c.schema)); err != nil {
-				return fail("create schema", err)
-			}
-		}
-		// Migrations use unqualified names; SET LOCAL ends with the
-		// transaction.
-		if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO `+pq.QuoteIdentifier(c.schema)); err != nil {
-			return fail("search_path", err)
+		if err := useSchema(ctx, tx, c.schema); err != nil {
+			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+n.migrations+` (
-		version    INTEGER PRIMARY KEY,
-		applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-	)`); err != nil {
-		return fail("create migrations table", err)
-	}
-	applied := map[int]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT version FROM `+n.migrations)
+	n := newNames(c.schema)
+	applied, err := appliedVersions(ctx, tx, n.migrations)
 	if err != nil {
-		return fail("read versions", err)
-	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fail("read versions", err)
-		}
-		applied[v] = true
-	}
-	if err := rows.Close(); err != nil {
-		return fail("read versions", err)
-	}
-	if err := rows.Err(); err != nil {
-		return fail("read versions", err)
+		return err
 	}
 	channel := pq.QuoteLiteral(ChannelName(c.schema))
 	for _, m := range ms {
@@ -158,4 +126,54 @@ func Migrate(ctx context.Context, db TxBeginner, opts ...Option) error {
 		return fail("commit", err)
 	}
 	return nil
+}
+
+// useSchema makes schema, created when missing, the one tx's unqualified
+// names (those of the migrations) refer to, until tx ends.
+func useSchema(ctx context.Context, tx *sql.Tx, schema string) error {
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
+		return wrapErr(ctx, "migrate: schema", err)
+	}
+	if !exists {
+		if _, err := tx.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+pq.QuoteIdentifier(schema)); err != nil {
+			return wrapErr(ctx, "migrate: create schema", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO `+pq.QuoteIdentifier(schema)); err != nil {
+		return wrapErr(ctx, "migrate: search_path", err)
+	}
+	return nil
+}
+
+// appliedVersions creates the migrations table (its qualified name) when
+// missing and returns the versions it records.
+func appliedVersions(ctx context.Context, tx *sql.Tx, table string) (map[int]bool, error) {
+	fail := func(op string, err error) (map[int]bool, error) { return nil, wrapErr(ctx, "migrate: "+op, err) }
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
+		version    INTEGER PRIMARY KEY,
+		applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+	)`); err != nil {
+		return fail("create migrations table", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM `+table)
+	if err != nil {
+		return fail("read versions", err)
+	}
+	defer func() { _ = rows.Close() }()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return fail("read versions", err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Close(); err != nil {
+		return fail("read versions", err)
+	}
+	if err := rows.Err(); err != nil {
+		return fail("read versions", err)
+	}
+	return applied, nil
 }

@@ -58,6 +58,26 @@ func sampleEvents() []apitoken.Event {
 	}
 }
 
+// mockXid is the transaction id the mocked lock-tokens query returns.
+const mockXid = "1000"
+
+// lockedRows is the answer of the lock-tokens query that finds ids: each
+// with the transaction's id.
+func lockedRows(ids ...int64) *sqlmock.Rows {
+	rows := sqlmock.NewRows([]string{"id", "pg_current_xact_id"})
+	for _, id := range ids {
+		rows.AddRow(id, mockXid)
+	}
+	return rows
+}
+
+// expectXactStatus expects the question what became of mockXid, answered
+// with status.
+func expectXactStatus(mock sqlmock.Sqlmock, status string) {
+	mock.ExpectQuery(`^SELECT pg_xact_status\(\$1::xid8\)$`).WithArgs(mockXid).
+		WillReturnRows(sqlmock.NewRows([]string{"pg_xact_status"}).AddRow(status))
+}
+
 // storeCall is one Store method called with fixed arguments.
 type storeCall struct {
 	name string
@@ -156,7 +176,7 @@ func TestMockRecordUsageStatementErrors(t *testing.T) {
 			if err := next(); err != nil {
 				mock.ExpectQuery("FOR KEY SHARE").WillReturnError(err)
 			} else {
-				mock.ExpectQuery("FOR KEY SHARE").WillReturnRows(sqlmock.NewRows([]string{"id"}).AddRow(1).AddRow(2))
+				mock.ExpectQuery("FOR KEY SHARE").WillReturnRows(lockedRows(1, 2))
 			}
 			if step <= fail {
 				if err := next(); err != nil {
@@ -193,6 +213,7 @@ func TestMockRecordUsageStatementErrors(t *testing.T) {
 			}
 			if step <= fail {
 				mock.ExpectCommit().WillReturnError(next())
+				expectXactStatus(mock, "aborted") // the failed COMMIT is asked about
 			} else {
 				mock.ExpectRollback()
 			}
@@ -205,15 +226,76 @@ func TestMockRecordUsageStatementErrors(t *testing.T) {
 	}
 }
 
+// expectWrite expects sampleEvents to be written, both tokens live, up to a
+// COMMIT that returns commitErr.
+func expectWrite(mock sqlmock.Sqlmock, commitErr error) {
+	mock.ExpectBegin()
+	mock.ExpectQuery("FOR KEY SHARE").WillReturnRows(lockedRows(1, 2))
+	prep := mock.ExpectPrepare("^COPY")
+	for range sampleEvents() {
+		prep.ExpectExec().WillReturnResult(driver.RowsAffected(0))
+	}
+	prep.ExpectExec().WithArgs().WillReturnResult(driver.RowsAffected(3))
+	mock.ExpectExec("INSERT INTO .*api_token_usage_hourly").WillReturnResult(driver.RowsAffected(3))
+	mock.ExpectExec("UPDATE .*last_used_at").WillReturnResult(driver.RowsAffected(2))
+	mock.ExpectCommit().WillReturnError(commitErr)
+}
+
+// A failed COMMIT is resolved with pg_xact_status: a committed transaction
+// is a success, a rolled back one a failure; one the server cannot be asked
+// about is a failure, settled when the same batch is retried, before anything
+// is written.
+func TestMockRecordUsageFailedCommit(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  string // pg_xact_status's answer; "" for no answer
+		wantErr string // "" for success
+		retry   string // the answer on the retry, when there is one
+	}{
+		{name: "Committed", status: "committed"},
+		{name: "RolledBack", status: "aborted", wantErr: "record usage: commit: "},
+		{name: "UnknownThenCommitted", wantErr: "outcome unknown", retry: "committed"},
+		{name: "UnknownThenRolledBack", wantErr: "outcome unknown", retry: "aborted"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, mock := mockStore(t)
+			expectWrite(mock, errRefused)
+			if tc.status != "" {
+				expectXactStatus(mock, tc.status)
+			} else {
+				mock.ExpectQuery("pg_xact_status").WillReturnError(errRefused)
+			}
+			err := s.RecordUsage(t.Context(), sampleEvents())
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("RecordUsage: %v, want nil", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, syscall.ECONNREFUSED)):
+				t.Fatalf("RecordUsage: %v, want the COMMIT error with %q", err, tc.wantErr)
+			}
+			if tc.retry != "" {
+				expectXactStatus(mock, tc.retry)
+				if tc.retry != "committed" {
+					expectWrite(mock, nil) // rolled back: written again
+				}
+				if err := s.RecordUsage(t.Context(), sampleEvents()); err != nil {
+					t.Errorf("retried RecordUsage: %v", err)
+				}
+			}
+			checkMock(t, mock)
+		})
+	}
+}
+
 // A COPY that fails in the middle of a batch rolls the transaction back and
 // writes nothing else.
 func TestMockCopyFailureRollsBack(t *testing.T) {
 	s, mock := mockStore(t)
 	copyErr := &pq.Error{Code: "22P04", Message: "bad copy file format"}
 	mock.ExpectBegin()
-	mock.ExpectQuery(`SELECT id FROM .*api_tokens.* WHERE id = ANY\(\$1::bigint\[\]\) ORDER BY id FOR KEY SHARE`).
+	mock.ExpectQuery(`SELECT id FROM .*api_tokens.* WHERE id = ANY\(\$1::bigint\[\]\) ORDER BY id FOR KEY SHARE\)\s+SELECT id, pg_current_xact_id\(\)::text FROM live$`).
 		WithArgs("{1,2}").
-		WillReturnRows(sqlmock.NewRows([]string{"id"}).AddRow(1).AddRow(2))
+		WillReturnRows(lockedRows(1, 2))
 	prep := mock.ExpectPrepare(`^COPY api_token_usage \(token_id, endpoint, route, method, status_code, response_time_us,\s+request_size, response_size, ip_address, user_agent, created_at\) FROM STDIN$`)
 	prep.ExpectExec().
 		WithArgs(int64(1), "/products/1", "/products/{id}", "GET", int64(200), int64(1500), int64(10), int64(20),
@@ -239,7 +321,7 @@ func mockStoreInSchema(t *testing.T) (*postgres.Store, sqlmock.Sqlmock) {
 func TestMockRecordUsageSkipsDeletedTokens(t *testing.T) {
 	s, mock := mockStoreInSchema(t)
 	mock.ExpectBegin()
-	mock.ExpectQuery(`FOR KEY SHARE`).WithArgs("{1,2}").WillReturnRows(sqlmock.NewRows([]string{"id"}).AddRow(1))
+	mock.ExpectQuery(`FOR KEY SHARE`).WithArgs("{1,2}").WillReturnRows(lockedRows(1))
 	prep := mock.ExpectPrepare(`^COPY "s1"\.api_token_usage `)
 	at := t1.Truncate(time.Microsecond)
 	prep.ExpectExec().WithArgs(int64(1), "/products/1", "/products/{id}", "GET", int64(200), int64(1500), int64(10), int64(20), "192.168.1.100", "curl/8", at).
@@ -264,7 +346,7 @@ func TestMockRecordUsageSkipsDeletedTokens(t *testing.T) {
 func TestMockRecordUsageAllTokensGone(t *testing.T) {
 	s, mock := mockStore(t)
 	mock.ExpectBegin()
-	mock.ExpectQuery(`FOR KEY SHARE`).WillReturnRows(sqlmock.NewRows([]string{"id"}))
+	mock.ExpectQuery(`FOR KEY SHARE`).WillReturnRows(lockedRows())
 	mock.ExpectRollback()
 	if err := s.RecordUsage(t.Context(), sampleEvents()); err != nil {
 		t.Fatal(err)
@@ -375,7 +457,7 @@ func TestMockCancelledDuringCall(t *testing.T) {
 				mock.ExpectExec(".").WillDelayFor(10 * time.Second).WillReturnResult(driver.RowsAffected(1))
 			case "RecordUsage":
 				mock.ExpectBegin()
-				mock.ExpectQuery("FOR KEY SHARE").WillDelayFor(10 * time.Second).WillReturnRows(sqlmock.NewRows([]string{"id"}))
+				mock.ExpectQuery("FOR KEY SHARE").WillDelayFor(10 * time.Second).WillReturnRows(lockedRows())
 				mock.ExpectRollback()
 			case "UpdateToken", "RotateToken":
 				mock.ExpectBegin()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,16 +55,24 @@ const tokenColumns = `id, name, description, COALESCE(user_id, '') AS user_id, s
 
 // queries is the SQL text of every statement, with table names filled in.
 type queries struct {
-	create, get, getByHash, delete, touch, liveTokens string
-	lockToken, hashTaken, rotate, audit               string
-	copyUsage, rollup                                 string
-	hourly, endpoints, recent                         string
-	totals, topTokens, topEndpoints, stats, prune     string
-	rateLimited                                       string
+	tokenQueries
+	usageQueries
+	analyticsQueries
 }
 
 func newQueries(n names) queries {
-	return queries{
+	return queries{newTokenQueries(n), newUsageQueries(n), newAnalyticsQueries(n)}
+}
+
+// tokenQueries are the statements on tokens and the audit log.
+type tokenQueries struct {
+	create, get, getByHash, delete      string
+	lockToken, hashTaken, rotate, audit string
+	touch                               string
+}
+
+func newTokenQueries(n names) tokenQueries {
+	return tokenQueries{
 		// The token and its audit entry in one statement.
 		create: `WITH t AS (INSERT INTO ` + n.tokens + ` (name, token_hash, start, description, user_id, active, rate_limit,
 				allowed_endpoints, scopes, metadata, expires_at, last_used_at, created_at, updated_at)
@@ -88,18 +97,33 @@ func newQueries(n names) queries {
 		touch: `UPDATE ` + n.tokens + ` AS t SET last_used_at = u.at
 			FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, at)
 			WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.at)`,
+	}
+}
+
+// usageQueries are the statements that write and prune usage.
+type usageQueries struct {
+	liveTokens, copyUsage, rollup, prune string
+}
+
+func newUsageQueries(n names) usageQueries {
+	return usageQueries{
 		// Also returns the transaction's id (the same on every row), with
 		// which a COMMIT whose answer is lost can be resolved (indoubt.go).
 		liveTokens: `WITH live AS (SELECT id FROM ` + n.tokens + ` WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE)
 			SELECT id, pg_current_xact_id()::text FROM live`,
 		copyUsage: `COPY ` + n.usage + ` (token_id, endpoint, route, method, status_code, response_time_us,
 			request_size, response_size, ip_address, user_agent, created_at) FROM STDIN`,
-		// One statement adds the batch to the three rollups ($12, the 429
-		// count, only to the per-token one). The
-		// data-modifying WITH clauses run after the main INSERT, each
-		// locking its rows in key order, so concurrent writers take their
-		// locks in one order.
-		rollup: `WITH by_token AS (
+		rollup: rollupQuery(n),
+		prune:  `DELETE FROM ` + n.usage + ` WHERE id IN (SELECT id FROM ` + n.usage + ` WHERE created_at < $1 LIMIT $2)`,
+	}
+}
+
+// rollupQuery is the one statement that adds a batch to the three rollups
+// ($12, the 429 count, only to the per-token one). The data-modifying WITH
+// clauses run after the main INSERT, each locking its rows in key order, so
+// concurrent writers take their locks in one order.
+func rollupQuery(n names) string {
+	return `WITH by_token AS (
 				INSERT INTO ` + n.tokenHourly + ` AS x (token_id, hour, requests, successes, failures,
 					sum_response_us, max_response_us, sum_request_bytes, sum_response_bytes, rate_limited)
 				SELECT token_id, hour, sum(requests), sum(successes), sum(failures), sum(sum_us), max(max_us), sum(req), sum(resp),
@@ -144,7 +168,17 @@ func newQueries(n names) queries {
 				sum_response_us = h.sum_response_us + EXCLUDED.sum_response_us,
 				max_response_us = GREATEST(h.max_response_us, EXCLUDED.max_response_us),
 				sum_request_bytes = h.sum_request_bytes + EXCLUDED.sum_request_bytes,
-				sum_response_bytes = h.sum_response_bytes + EXCLUDED.sum_response_bytes`,
+				sum_response_bytes = h.sum_response_bytes + EXCLUDED.sum_response_bytes`
+}
+
+// analyticsQueries are the statements of the reports.
+type analyticsQueries struct {
+	hourly, endpoints, recent, totals           string
+	topTokens, rateLimited, topEndpoints, stats string
+}
+
+func newAnalyticsQueries(n names) analyticsQueries {
+	return analyticsQueries{
 		hourly: `SELECT hour, requests, successes, sum_response_us FROM ` + n.tokenHourly + `
 			WHERE token_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour`,
 		endpoints: `SELECT endpoint, method, sum(requests)::bigint AS n, sum(sum_response_us)::bigint FROM ` + n.hourly + `
@@ -176,7 +210,6 @@ func newQueries(n names) queries {
 				COALESCE(sum(h.requests), 0)::bigint
 			FROM unnest($1::bigint[]) AS i(id) LEFT JOIN ` + n.tokenHourly + ` h ON h.token_id = i.id
 			GROUP BY i.id`,
-		prune: `DELETE FROM ` + n.usage + ` WHERE id IN (SELECT id FROM ` + n.usage + ` WHERE created_at < $1 LIMIT $2)`,
 	}
 }
 
@@ -690,17 +723,20 @@ func (s *Store) TouchTokens(ctx context.Context, used map[int64]time.Time) error
 	if len(used) == 0 {
 		return nil
 	}
-	ids := make([]int64, 0, len(used))
-	for id := range used {
-		ids = append(ids, id)
+	if _, err := s.db.ExecContext(ctx, s.q.touch, touchArgs(used)...); err != nil {
+		return wrapErr(ctx, "touch tokens", err)
 	}
-	slices.Sort(ids)
+	return nil
+}
+
+// touchArgs gives the touch statement's arguments for used: the ids in
+// ascending order, so that concurrent writers lock rows in one order, and
+// their times.
+func touchArgs(used map[int64]time.Time) []any {
+	ids := slices.Sorted(maps.Keys(used))
 	at := make([]string, len(ids))
 	for i, id := range ids {
 		at[i] = tsText(used[id])
 	}
-	if _, err := s.db.ExecContext(ctx, s.q.touch, pq.Int64Array(ids), pq.StringArray(at)); err != nil {
-		return wrapErr(ctx, "touch tokens", err)
-	}
-	return nil
+	return []any{pq.Int64Array(ids), pq.StringArray(at)}
 }

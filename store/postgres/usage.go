@@ -3,6 +3,8 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -70,30 +72,9 @@ func (s *Store) RecordUsage(ctx context.Context, events []apitoken.Event) error 
 	if len(events) == 0 {
 		return nil
 	}
-	var (
-		digest     [32]byte
-		haveDigest bool
-	)
-	if !s.doubt.empty() {
-		digest, haveDigest = batchDigest(events), true
-		if xid := s.doubt.get(digest); xid != "" {
-			// A retry of a batch whose COMMIT went unanswered.
-			committed, err := s.wasCommitted(ctx, xid)
-			if err != nil {
-				return wrapErr(ctx, "record usage: resolving an unanswered commit", err)
-			}
-			s.doubt.forget(digest)
-			if committed {
-				return nil
-			}
-		}
+	if written, err := s.resolveInDoubt(ctx, events); written || err != nil {
+		return err
 	}
-	ids := make([]int64, 0, len(events))
-	for i := range events {
-		ids = append(ids, events[i].TokenID)
-	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
 
 	// The transaction itself must not be tied to ctx: when ctx ends,
 	// database/sql rolls a transaction back from a goroutine of its own,
@@ -112,46 +93,132 @@ func (s *Store) RecordUsage(ctx context.Context, events []apitoken.Event) error 
 	}
 	defer func() { _ = tx.Rollback() }() // no-op after Commit; runs before conn.Close
 
-	live := make(map[int64]bool, len(ids))
-	rows, err := tx.QueryContext(ctx, s.q.liveTokens, pq.Int64Array(ids))
+	live, xid, err := s.lockTokens(ctx, tx, tokenIDs(events))
 	if err != nil {
-		return wrapErr(ctx, "record usage: lock tokens", err)
-	}
-	// xid is the transaction's id. A result without it (one column, as test
-	// doubles give) leaves it unknown: a failed COMMIT is then reported as
-	// a failure without asking the server.
-	cols, err := rows.Columns()
-	if err != nil {
-		rows.Close()
-		return wrapErr(ctx, "record usage: lock tokens", err)
-	}
-	var xid string
-	for rows.Next() {
-		var id int64
-		dest := []any{&id}
-		if len(cols) > 1 {
-			dest = append(dest, &xid)
-		}
-		if err := rows.Scan(dest...); err != nil {
-			rows.Close()
-			return wrapErr(ctx, "record usage: lock tokens", err)
-		}
-		live[id] = true
-	}
-	if err := rows.Close(); err != nil {
-		return wrapErr(ctx, "record usage: lock tokens", err)
-	}
-	if err := rows.Err(); err != nil {
-		return wrapErr(ctx, "record usage: lock tokens", err)
+		return err
 	}
 	if len(live) == 0 {
 		return nil // every token is gone: nothing to write
 	}
+	if err := s.copyRows(ctx, tx, events, live); err != nil {
+		return err
+	}
+	sums, lastUsed := aggregate(events, live)
+	if err := s.upsertRollups(ctx, tx, sums); err != nil {
+		return err
+	}
+	if err := s.touchLastUsed(ctx, tx, lastUsed); err != nil {
+		return err
+	}
+	return s.commit(ctx, tx, xid, events)
+}
 
+// resolveInDoubt reports whether events are the retry of a batch whose
+// COMMIT went unanswered and which did commit: then the batch is written
+// already and must not be written again. A batch found in doubt and now
+// resolved is forgotten. The error is that of asking the server, which
+// leaves the batch in doubt.
+func (s *Store) resolveInDoubt(ctx context.Context, events []apitoken.Event) (written bool, err error) {
+	if s.doubt.empty() {
+		return false, nil
+	}
+	digest := batchDigest(events)
+	xid := s.doubt.get(digest)
+	if xid == "" {
+		return false, nil
+	}
+	committed, err := s.wasCommitted(ctx, xid)
+	if err != nil {
+		return false, wrapErr(ctx, "record usage: resolving an unanswered commit", err)
+	}
+	s.doubt.forget(digest)
+	return committed, nil
+}
+
+// tokenIDs returns the distinct token ids of events in ascending order, the
+// order in which every writer locks them.
+func tokenIDs(events []apitoken.Event) []int64 {
+	ids := make([]int64, 0, len(events))
+	for i := range events {
+		ids = append(ids, events[i].TokenID)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// lockTokens locks, in tx, the rows of the tokens ids (ascending) that still
+// exist, so that none of them is deleted before tx ends, and returns the set
+// of those ids and tx's transaction id (pg_current_xact_id, for commit to
+// resolve a lost answer). With no live token the set is empty and xid "".
+func (s *Store) lockTokens(ctx context.Context, tx *sql.Tx, ids []int64) (live map[int64]bool, xid string, err error) {
+	rows, err := tx.QueryContext(ctx, s.q.liveTokens, pq.Int64Array(ids))
+	if err != nil {
+		return nil, "", wrapErr(ctx, "record usage: lock tokens", err)
+	}
+	defer func() { _ = rows.Close() }()
+	live = make(map[int64]bool, len(ids))
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id, &xid); err != nil {
+			return nil, "", wrapErr(ctx, "record usage: lock tokens", err)
+		}
+		live[id] = true
+	}
+	if err := rows.Close(); err != nil {
+		return nil, "", wrapErr(ctx, "record usage: lock tokens", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", wrapErr(ctx, "record usage: lock tokens", err)
+	}
+	return live, xid, nil
+}
+
+// copyRows writes, in tx, one raw usage row per event of a live token with
+// COPY. Every row is sent under ctx, so the loop stops at once when ctx ends;
+// the COPY statement is closed on every return, before tx can be rolled
+// back.
+func (s *Store) copyRows(ctx context.Context, tx *sql.Tx, events []apitoken.Event, live map[int64]bool) (err error) {
 	stmt, err := tx.PrepareContext(ctx, s.q.copyUsage)
 	if err != nil {
 		return wrapErr(ctx, "record usage: copy", err)
 	}
+	defer func() {
+		if cerr := stmt.Close(); err == nil {
+			err = wrapErr(ctx, "record usage: copy", cerr)
+		}
+	}()
+	for i := range events {
+		ev := &events[i]
+		if !live[ev.TokenID] {
+			continue
+		}
+		var ip any
+		if ev.IP.IsValid() {
+			ip = ev.IP.WithZone("").String()
+		}
+		if _, err := stmt.ExecContext(ctx, ev.TokenID, cleanText(ev.Endpoint), cleanText(ev.Route), cleanText(ev.Method),
+			int64(ev.StatusCode), responseUS(ev), ev.RequestSize, ev.ResponseSize, ip, cleanText(ev.UserAgent),
+			ts(ev.Time)); err != nil {
+			return wrapErr(ctx, "record usage: copy", err)
+		}
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil { // ends the COPY, reporting its errors
+		return wrapErr(ctx, "record usage: copy", err)
+	}
+	return nil
+}
+
+// responseUS is the event's response time in whole microseconds, 0 for a
+// negative one.
+func responseUS(ev *apitoken.Event) int64 { return max(ev.ResponseTime.Microseconds(), 0) }
+
+// aggregate sums the events of live tokens per rollup key, and gives each
+// such token the time of its latest event (as stored: UTC, whole
+// microseconds). The key's endpoint is the route, or the raw endpoint when
+// the event has none, both cut to the rollup's length limits; its hour is
+// the event's UTC hour. Events of other tokens are left out. It does not
+// keep or change events.
+func aggregate(events []apitoken.Event, live map[int64]bool) (map[rollupKey]*rollupSums, map[int64]time.Time) {
 	sums := make(map[rollupKey]*rollupSums)
 	lastUsed := make(map[int64]time.Time, len(live))
 	for i := range events {
@@ -159,62 +226,58 @@ func (s *Store) RecordUsage(ctx context.Context, events []apitoken.Event) error 
 		if !live[ev.TokenID] {
 			continue
 		}
-		at := ts(ev.Time)
-		us := max(ev.ResponseTime.Microseconds(), 0)
-		endpoint, route, method := cleanText(ev.Endpoint), cleanText(ev.Route), cleanText(ev.Method)
-		var ip any
-		if ev.IP.IsValid() {
-			ip = ev.IP.WithZone("").String()
-		}
-		if _, err := stmt.ExecContext(ctx, ev.TokenID, endpoint, route, method, int64(ev.StatusCode), us,
-			ev.RequestSize, ev.ResponseSize, ip, cleanText(ev.UserAgent), at); err != nil {
-			_ = stmt.Close()
-			return wrapErr(ctx, "record usage: copy", err)
-		}
-
-		k := rollupKey{token: ev.TokenID, hour: ev.Time.Truncate(time.Hour).Unix(), endpoint: route, method: method}
-		if k.endpoint == "" {
-			k.endpoint = endpoint
-		}
-		k.endpoint = truncateUTF8(k.endpoint, MaxRollupEndpointLen)
-		k.method = truncateUTF8(k.method, MaxRollupMethodLen)
+		k := rollupKeyOf(ev)
 		r := sums[k]
 		if r == nil {
 			r = &rollupSums{}
 			sums[k] = r
 		}
-		r.requests++
-		if apitoken.Successful(ev.StatusCode) {
-			r.successes++
-		} else {
-			r.failures++
-		}
-		if apitoken.RateLimited(ev.StatusCode) {
-			r.limited++
-		}
-		r.sumUS += us
-		r.maxUS = max(r.maxUS, us)
-		r.reqBytes += ev.RequestSize
-		r.respBytes += ev.ResponseSize
+		r.add(ev)
+		at := ts(ev.Time)
 		if last, ok := lastUsed[ev.TokenID]; !ok || at.After(last) {
 			lastUsed[ev.TokenID] = at
 		}
 	}
-	if _, err := stmt.ExecContext(ctx); err != nil { // ends the COPY, reporting its errors
-		_ = stmt.Close()
-		return wrapErr(ctx, "record usage: copy", err)
-	}
-	if err := stmt.Close(); err != nil {
-		return wrapErr(ctx, "record usage: copy", err)
-	}
+	return sums, lastUsed
+}
 
-	// Keys in one order for every writer, so that concurrent batches lock
-	// rollup rows in the same order and cannot deadlock.
-	keys := make([]rollupKey, 0, len(sums))
-	for k := range sums {
-		keys = append(keys, k)
+// rollupKeyOf is the key of the hourly rollup row ev counts in.
+func rollupKeyOf(ev *apitoken.Event) rollupKey {
+	endpoint := cleanText(ev.Route)
+	if endpoint == "" {
+		endpoint = cleanText(ev.Endpoint)
 	}
-	slices.SortFunc(keys, func(a, b rollupKey) int {
+	return rollupKey{
+		token:    ev.TokenID,
+		hour:     ev.Time.Truncate(time.Hour).Unix(),
+		endpoint: truncateUTF8(endpoint, MaxRollupEndpointLen),
+		method:   truncateUTF8(cleanText(ev.Method), MaxRollupMethodLen),
+	}
+}
+
+// add counts ev in r.
+func (r *rollupSums) add(ev *apitoken.Event) {
+	us := responseUS(ev)
+	r.requests++
+	if apitoken.Successful(ev.StatusCode) {
+		r.successes++
+	} else {
+		r.failures++
+	}
+	if apitoken.RateLimited(ev.StatusCode) {
+		r.limited++
+	}
+	r.sumUS += us
+	r.maxUS = max(r.maxUS, us)
+	r.reqBytes += ev.RequestSize
+	r.respBytes += ev.ResponseSize
+}
+
+// upsertRollups adds sums, in tx, to the three hourly rollups with one
+// statement. The rows are sent in key order, the same for every writer, so
+// that concurrent batches lock rollup rows in one order and cannot deadlock.
+func (s *Store) upsertRollups(ctx context.Context, tx *sql.Tx, sums map[rollupKey]*rollupSums) error {
+	keys := slices.SortedFunc(maps.Keys(sums), func(a, b rollupKey) int {
 		return cmp.Or(cmp.Compare(a.token, b.token), cmp.Compare(a.hour, b.hour),
 			strings.Compare(a.endpoint, b.endpoint), strings.Compare(a.method, b.method))
 	})
@@ -237,40 +300,42 @@ func (s *Store) RecordUsage(ctx context.Context, events []apitoken.Event) error 
 		pq.Int64Array(most), pq.Int64Array(reqBytes), pq.Int64Array(respBytes), pq.Int64Array(limited)); err != nil {
 		return wrapErr(ctx, "record usage: rollup", err)
 	}
+	return nil
+}
 
-	touched := make([]int64, 0, len(lastUsed))
-	for id := range lastUsed {
-		touched = append(touched, id)
-	}
-	slices.Sort(touched)
-	at := make([]string, len(touched))
-	for i, id := range touched {
-		at[i] = tsText(lastUsed[id])
-	}
-	if _, err := tx.ExecContext(ctx, s.q.touch, pq.Int64Array(touched), pq.StringArray(at)); err != nil {
+// touchLastUsed moves, in tx, each token's last_used_at forward to its time
+// in lastUsed; a later stored time is kept.
+func (s *Store) touchLastUsed(ctx context.Context, tx *sql.Tx, lastUsed map[int64]time.Time) error {
+	if _, err := tx.ExecContext(ctx, s.q.touch, touchArgs(lastUsed)...); err != nil {
 		return wrapErr(ctx, "record usage: last used", err)
 	}
-	if err := ctx.Err(); err != nil {
-		return err // all or none: the caller will retry the batch
-	}
-	if err := tx.Commit(); err != nil {
-		if xid == "" {
-			return wrapErr(ctx, "record usage: commit", err)
-		}
-		committed, rerr := s.wasCommitted(ctx, xid)
-		switch {
-		case rerr == nil && committed:
-			return nil // only the answer was lost
-		case rerr == nil:
-			return wrapErr(ctx, "record usage: commit", err) // rolled back: retrying is safe
-		}
-		if !haveDigest {
-			digest = batchDigest(events)
-		}
-		s.doubt.put(digest, xid)
-		return wrapErr(ctx, "record usage: commit (outcome unknown until the batch is retried)", err)
-	}
 	return nil
+}
+
+// commit commits tx, the transaction xid that wrote events, unless ctx has
+// ended (all or none: the caller retries the batch), and returns nil exactly
+// when it committed. When COMMIT fails it asks the server what became of xid:
+// committed gives nil (only the answer was lost), rolled back gives the
+// error (a retry is safe); when the server cannot be asked, it remembers the
+// batch as in doubt, for resolveInDoubt to settle on the retry, and returns
+// the error.
+func (s *Store) commit(ctx context.Context, tx *sql.Tx, xid string, events []apitoken.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := tx.Commit()
+	if err == nil {
+		return nil
+	}
+	committed, rerr := s.wasCommitted(ctx, xid)
+	switch {
+	case rerr == nil && committed:
+		return nil
+	case rerr == nil:
+		return wrapErr(ctx, "record usage: commit", err)
+	}
+	s.doubt.put(batchDigest(events), xid)
+	return wrapErr(ctx, "record usage: commit (outcome unknown until the batch is retried)", err)
 }
 
 // cleanText returns s as valid UTF-8 without NUL bytes.

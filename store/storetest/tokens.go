@@ -13,30 +13,15 @@ import (
 )
 
 func (s suite) testCreate(t *testing.T) {
-	t.Run("IncreasingPositiveIDs", func(t *testing.T) {
-		st := s.store(t)
-		var last int64
-		for i := range 5 {
-			id := create(t, st, simpleToken(fmt.Sprint("token ", i)), fmt.Sprint("ids ", i))
-			if id <= last {
-				t.Errorf("token %d got id %d after id %d, want increasing ids", i, id, last)
-			}
-			last = id
-		}
-	})
+	t.Run("IncreasingPositiveIDs", s.testCreateIncreasingPositiveIDs)
+	t.Run("IDsNotReusedAfterDelete", s.testCreateIDsNotReusedAfterDelete)
+	s.testCreateRoundTrips(t)
+	t.Run("DuplicateHash", s.testCreateDuplicateHash)
+}
 
-	t.Run("IDsNotReusedAfterDelete", func(t *testing.T) {
-		st := s.store(t)
-		create(t, st, simpleToken("a"), "reuse a")
-		b := create(t, st, simpleToken("b"), "reuse b")
-		if err := st.DeleteToken(t.Context(), b); err != nil {
-			t.Fatal(err)
-		}
-		if c := create(t, st, simpleToken("c"), "reuse c"); c <= b {
-			t.Errorf("token created after deleting id %d got id %d, want a greater one", b, c)
-		}
-	})
-
+// testCreateRoundTrips checks that every kind of token reads back as created,
+// by id, by hash and in the list.
+func (s suite) testCreateRoundTrips(t *testing.T) {
 	roundTrips := []struct {
 		name string
 		tok  *apitoken.Token
@@ -94,34 +79,58 @@ func (s suite) testCreate(t *testing.T) {
 			checkToken(t, "ListTokens", want, list[0])
 		})
 	}
+}
 
-	t.Run("DuplicateHash", func(t *testing.T) {
-		st := s.store(t)
-		a := create(t, st, fullToken("first"), "duplicate")
-		dup := fullToken("second")
-		err := st.CreateToken(t.Context(), dup, NewHash(t, "duplicate"))
-		if !errors.Is(err, apitoken.ErrDuplicate) {
-			t.Fatalf("CreateToken with a stored hash: %v, want ErrDuplicate", err)
+func (s suite) testCreateIncreasingPositiveIDs(t *testing.T) {
+	st := s.store(t)
+	var last int64
+	for i := range 5 {
+		id := create(t, st, simpleToken(fmt.Sprint("token ", i)), fmt.Sprint("ids ", i))
+		if id <= last {
+			t.Errorf("token %d got id %d after id %d, want increasing ids", i, id, last)
 		}
-		if dup.ID != 0 {
-			t.Errorf("failed CreateToken set ID %d, want it left 0", dup.ID)
-		}
-		list, total, err := st.ListTokens(t.Context(), apitoken.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if total != 1 || len(list) != 1 || list[0].ID != a {
-			t.Errorf("after the duplicate: %d tokens, total %d, want only token %d", len(list), total, a)
-		}
-		got, err := st.GetTokenByHash(t.Context(), NewHash(t, "duplicate"))
-		if err != nil || got.ID != a || got.Name != "first" {
-			t.Errorf("GetTokenByHash after the duplicate = %v, %v; want token %d %q", got, err, a, "first")
-		}
-		// The store still works afterwards.
-		if c := create(t, st, simpleToken("third"), "not a duplicate"); c <= a {
-			t.Errorf("next id %d, want more than %d", c, a)
-		}
-	})
+		last = id
+	}
+}
+
+func (s suite) testCreateIDsNotReusedAfterDelete(t *testing.T) {
+	st := s.store(t)
+	create(t, st, simpleToken("a"), "reuse a")
+	b := create(t, st, simpleToken("b"), "reuse b")
+	if err := st.DeleteToken(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if c := create(t, st, simpleToken("c"), "reuse c"); c <= b {
+		t.Errorf("token created after deleting id %d got id %d, want a greater one", b, c)
+	}
+}
+
+func (s suite) testCreateDuplicateHash(t *testing.T) {
+	st := s.store(t)
+	a := create(t, st, fullToken("first"), "duplicate")
+	dup := fullToken("second")
+	err := st.CreateToken(t.Context(), dup, NewHash(t, "duplicate"))
+	if !errors.Is(err, apitoken.ErrDuplicate) {
+		t.Fatalf("CreateToken with a stored hash: %v, want ErrDuplicate", err)
+	}
+	if dup.ID != 0 {
+		t.Errorf("failed CreateToken set ID %d, want it left 0", dup.ID)
+	}
+	list, total, err := st.ListTokens(t.Context(), apitoken.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != 1 || len(list) != 1 || list[0].ID != a {
+		t.Errorf("after the duplicate: %d tokens, total %d, want only token %d", len(list), total, a)
+	}
+	got, err := st.GetTokenByHash(t.Context(), NewHash(t, "duplicate"))
+	if err != nil || got.ID != a || got.Name != "first" {
+		t.Errorf("GetTokenByHash after the duplicate = %v, %v; want token %d %q", got, err, a, "first")
+	}
+	// The store still works afterwards.
+	if c := create(t, st, simpleToken("third"), "not a duplicate"); c <= a {
+		t.Errorf("next id %d, want more than %d", c, a)
+	}
 }
 
 func (s suite) testGet(t *testing.T) {
@@ -164,20 +173,31 @@ func (s suite) testGet(t *testing.T) {
 	})
 }
 
+// mutateToken changes every field of tok, and the contents of its slices,
+// map and times.
+func mutateToken(tok *apitoken.Token) {
+	tok.ID = 999_999
+	tok.Name = "mutated"
+	tok.Active = !tok.Active
+	tok.AllowedEndpoints[0] = "/mutated"
+	tok.AllowedEndpoints = append(tok.AllowedEndpoints, "/more")
+	tok.Scopes[0] = "mutated"
+	tok.Metadata["env"] = "mutated"
+	tok.Metadata["new"] = "key"
+	*tok.ExpiresAt = tok.ExpiresAt.Add(time.Hour)
+	*tok.LastUsedAt = tok.LastUsedAt.Add(time.Hour)
+	tok.CreatedAt = tok.CreatedAt.Add(time.Hour)
+}
+
 func (s suite) testIsolation(t *testing.T) {
-	mutate := func(tok *apitoken.Token) {
-		tok.ID = 999_999
-		tok.Name = "mutated"
-		tok.Active = !tok.Active
-		tok.AllowedEndpoints[0] = "/mutated"
-		tok.AllowedEndpoints = append(tok.AllowedEndpoints, "/more")
-		tok.Scopes[0] = "mutated"
-		tok.Metadata["env"] = "mutated"
-		tok.Metadata["new"] = "key"
-		*tok.ExpiresAt = tok.ExpiresAt.Add(time.Hour)
-		*tok.LastUsedAt = tok.LastUsedAt.Add(time.Hour)
-		tok.CreatedAt = tok.CreatedAt.Add(time.Hour)
-	}
+	s.testIsolationReturned(t)
+	t.Run("CreateArgument", s.testIsolationCreateArgument)
+	t.Run("UpdateArgument", s.testIsolationUpdateArgument)
+}
+
+// testIsolationReturned checks that a token a Store method returns is the
+// caller's own: changing it does not change the stored token.
+func (s suite) testIsolationReturned(t *testing.T) {
 	tests := []struct {
 		name string
 		// got returns a token the caller owns, after which the stored token
@@ -212,38 +232,38 @@ func (s suite) testIsolation(t *testing.T) {
 			st := s.store(t)
 			id := create(t, st, fullToken("isolated"), "isolation")
 			want := get(t, st, id)
-			mutate(tc.got(t, st, id))
+			mutateToken(tc.got(t, st, id))
 			checkToken(t, "after changing the returned token", want, get(t, st, id))
 		})
 	}
+}
 
-	t.Run("CreateArgument", func(t *testing.T) {
-		st := s.store(t)
-		tok := fullToken("isolated")
-		id := create(t, st, tok, "isolation")
-		want := tok.Clone()
-		mutate(tok)
-		checkToken(t, "after changing the token passed to CreateToken", want, get(t, st, id))
-	})
+func (s suite) testIsolationCreateArgument(t *testing.T) {
+	st := s.store(t)
+	tok := fullToken("isolated")
+	id := create(t, st, tok, "isolation")
+	want := tok.Clone()
+	mutateToken(tok)
+	checkToken(t, "after changing the token passed to CreateToken", want, get(t, st, id))
+}
 
-	t.Run("UpdateArgument", func(t *testing.T) {
-		st := s.store(t)
-		id := create(t, st, fullToken("isolated"), "isolation")
-		eps, scopes := []string{"/a", "/b"}, []string{"x"}
-		meta, exp := map[string]string{"k": "v"}, t0.Add(48*time.Hour)
-		u := apitoken.Update{
-			AllowedEndpoints: apitoken.Set(eps), Scopes: apitoken.Set(scopes),
-			Metadata: apitoken.Set(meta), ExpiresAt: apitoken.Set(&exp),
-		}
-		want, err := st.UpdateToken(t.Context(), id, u, t0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want = want.Clone()
-		eps[0], scopes[0], meta["k"], exp = "/mutated", "mutated", "mutated", exp.Add(time.Hour)
-		meta["new"] = "key"
-		checkToken(t, "after changing the Update's values", want, get(t, st, id))
-	})
+func (s suite) testIsolationUpdateArgument(t *testing.T) {
+	st := s.store(t)
+	id := create(t, st, fullToken("isolated"), "isolation")
+	eps, scopes := []string{"/a", "/b"}, []string{"x"}
+	meta, exp := map[string]string{"k": "v"}, t0.Add(48*time.Hour)
+	u := apitoken.Update{
+		AllowedEndpoints: apitoken.Set(eps), Scopes: apitoken.Set(scopes),
+		Metadata: apitoken.Set(meta), ExpiresAt: apitoken.Set(&exp),
+	}
+	want, err := st.UpdateToken(t.Context(), id, u, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = want.Clone()
+	eps[0], scopes[0], meta["k"], exp = "/mutated", "mutated", "mutated", exp.Add(time.Hour)
+	meta["new"] = "key"
+	checkToken(t, "after changing the Update's values", want, get(t, st, id))
 }
 
 func (s suite) testList(t *testing.T) {
@@ -397,6 +417,46 @@ func (s suite) testUpdate(t *testing.T) {
 	bystander := create(t, st, fullToken("bystander"), "bystander")
 	bystanderWant := get(t, st, bystander)
 	now := t0.Add(2 * time.Hour).In(zoneWest)
+	updateEachField(t, st, now)
+	t.Run("Repeated", func(t *testing.T) {
+		id := create(t, st, fullToken("original"), "update repeated")
+		want := get(t, st, id)
+		for i, u := range []apitoken.Update{
+			{Name: apitoken.Set("one")},
+			{RateLimit: apitoken.Set(1)},
+			{ExpiresAt: apitoken.Set[*time.Time](nil)},
+		} {
+			u.Apply(want)
+			want.UpdatedAt = now.Add(time.Duration(i) * time.Minute)
+			got, err := st.UpdateToken(t.Context(), id, u, want.UpdatedAt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkToken(t, fmt.Sprint("update ", i), want, got)
+		}
+	})
+	t.Run("NotFound", func(t *testing.T) {
+		gone := create(t, st, simpleToken("gone"), "update gone")
+		if err := st.DeleteToken(t.Context(), gone); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []int64{gone, gone + 1000, 0} {
+			if tok, err := st.UpdateToken(t.Context(), id, apitoken.Update{Name: apitoken.Set("x")}, now); !errors.Is(err, apitoken.ErrNotFound) {
+				t.Errorf("UpdateToken(%d) = %v, %v; want ErrNotFound", id, tok, err)
+			}
+			if tok, err := st.UpdateToken(t.Context(), id, apitoken.Update{}, now); !errors.Is(err, apitoken.ErrNotFound) {
+				t.Errorf("empty UpdateToken(%d) = %v, %v; want ErrNotFound", id, tok, err)
+			}
+		}
+	})
+	t.Run("OtherTokensUnchanged", func(t *testing.T) {
+		checkToken(t, "bystander", bystanderWant, get(t, st, bystander))
+	})
+}
+
+// updateEachField checks, in st, UpdateToken at now of each field alone, of
+// several, and of none, each on a token of its own.
+func updateEachField(t *testing.T, st apitoken.Store, now time.Time) {
 	newExpiry := t0.Add(30 * 24 * time.Hour).In(zoneEast)
 	type tokenFunc = func(*apitoken.Token)
 	tests := []struct {
@@ -450,40 +510,6 @@ func (s suite) testUpdate(t *testing.T) {
 			checkToken(t, "GetTokenByHash after UpdateToken", want, byHash)
 		})
 	}
-	t.Run("Repeated", func(t *testing.T) {
-		id := create(t, st, fullToken("original"), "update repeated")
-		want := get(t, st, id)
-		for i, u := range []apitoken.Update{
-			{Name: apitoken.Set("one")},
-			{RateLimit: apitoken.Set(1)},
-			{ExpiresAt: apitoken.Set[*time.Time](nil)},
-		} {
-			u.Apply(want)
-			want.UpdatedAt = now.Add(time.Duration(i) * time.Minute)
-			got, err := st.UpdateToken(t.Context(), id, u, want.UpdatedAt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkToken(t, fmt.Sprint("update ", i), want, got)
-		}
-	})
-	t.Run("NotFound", func(t *testing.T) {
-		gone := create(t, st, simpleToken("gone"), "update gone")
-		if err := st.DeleteToken(t.Context(), gone); err != nil {
-			t.Fatal(err)
-		}
-		for _, id := range []int64{gone, gone + 1000, 0} {
-			if tok, err := st.UpdateToken(t.Context(), id, apitoken.Update{Name: apitoken.Set("x")}, now); !errors.Is(err, apitoken.ErrNotFound) {
-				t.Errorf("UpdateToken(%d) = %v, %v; want ErrNotFound", id, tok, err)
-			}
-			if tok, err := st.UpdateToken(t.Context(), id, apitoken.Update{}, now); !errors.Is(err, apitoken.ErrNotFound) {
-				t.Errorf("empty UpdateToken(%d) = %v, %v; want ErrNotFound", id, tok, err)
-			}
-		}
-	})
-	t.Run("OtherTokensUnchanged", func(t *testing.T) {
-		checkToken(t, "bystander", bystanderWant, get(t, st, bystander))
-	})
 }
 
 func (s suite) testDelete(t *testing.T) {

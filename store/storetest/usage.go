@@ -238,13 +238,34 @@ func (s suite) testUsage(t *testing.T) {
 
 func (s suite) testTokenUsage(t *testing.T) {
 	f, _ := s.usageFixture(t)
-	full := apitoken.Query{From: hour(0), To: hour(3)}
-	aHourly := []hu{
+	for _, tc := range append(tokenUsageWholeHourCases(), tokenUsageEdgeCases()...) {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.us.TokenUsage(t.Context(), f.ids[tc.token], tc.q)
+			if err != nil {
+				t.Fatalf("TokenUsage: %v", err)
+			}
+			checkUsage(t, "TokenUsage", &tc.want, got)
+		})
+	}
+}
+
+// tokenUsageCase is a TokenUsage query of a dataset token and its answer.
+type tokenUsageCase struct {
+	name  string
+	token string
+	q     apitoken.Query
+	want  apitoken.TokenUsage
+}
+
+// usageOfA is token A's usage in the dataset: per hour, per endpoint,
+// and per endpoint in hour one alone (where each is requested once).
+func usageOfA() (aHourly []hu, aEndpoints, hour1Endpoints []eu) {
+	aHourly = []hu{
 		{Hour: hour(0), Requests: 3, AvgResponseTime: 200.33, SuccessfulRequests: 2, FailedRequests: 1},
 		{Hour: hour(1), Requests: 4, AvgResponseTime: 102.03, SuccessfulRequests: 3, FailedRequests: 1},
 		{Hour: hour(2), Requests: 1, AvgResponseTime: 100, SuccessfulRequests: 1, FailedRequests: 0},
 	}
-	aEndpoints := []eu{
+	aEndpoints = []eu{
 		{Endpoint: "/products/{id}", Method: "GET", Requests: 3, AvgResponseTime: 200.33},
 		{Endpoint: "/products", Method: "GET", Requests: 2, AvgResponseTime: 250},
 		{Endpoint: "/products", Method: "PATCH", Requests: 1, AvgResponseTime: 2},
@@ -252,19 +273,20 @@ func (s suite) testTokenUsage(t *testing.T) {
 		{Endpoint: "/products/{id}", Method: "DELETE", Requests: 1, AvgResponseTime: 5},
 	}
 	// The hour-one endpoints, each requested once.
-	hour1Endpoints := []eu{
+	hour1Endpoints = []eu{
 		{Endpoint: "/products", Method: "GET", Requests: 1, AvgResponseTime: 400},
 		{Endpoint: "/products", Method: "PATCH", Requests: 1, AvgResponseTime: 2},
 		{Endpoint: "/products", Method: "POST", Requests: 1, AvgResponseTime: 1.13},
 		{Endpoint: "/products/{id}", Method: "DELETE", Requests: 1, AvgResponseTime: 5},
 	}
-	empty := apitoken.TokenUsage{}
-	tests := []struct {
-		name  string
-		token string
-		q     apitoken.Query
-		want  apitoken.TokenUsage
-	}{
+	return aHourly, aEndpoints, hour1Endpoints
+}
+
+// tokenUsageWholeHourCases query whole hours, with and without a limit.
+func tokenUsageWholeHourCases() []tokenUsageCase {
+	aHourly, aEndpoints, hour1Endpoints := usageOfA()
+	full := apitoken.Query{From: hour(0), To: hour(3)}
+	return []tokenUsageCase{
 		{"A/AllHours", "A", full, apitoken.TokenUsage{
 			HourlyUsage:    aHourly,
 			EndpointUsage:  aEndpoints,
@@ -302,6 +324,17 @@ func (s suite) testTokenUsage(t *testing.T) {
 			EndpointUsage:  hour1Endpoints,
 			RecentRequests: recent("a9", "a7", "a6", "a5"), // a5 is at From: included
 		}},
+	}
+}
+
+// tokenUsageEdgeCases query ranges whose bounds are inside an hour, finer
+// than a microsecond, or outside the dataset's hours, and a token without
+// usage.
+func tokenUsageEdgeCases() []tokenUsageCase {
+	aHourly, aEndpoints, hour1Endpoints := usageOfA()
+	full := apitoken.Query{From: hour(0), To: hour(3)}
+	empty := apitoken.TokenUsage{}
+	return []tokenUsageCase{
 		{"A/MidHourBounds", "A", apitoken.Query{From: hour(1).Add(15 * time.Minute), To: hour(3).Add(-time.Microsecond)},
 			apitoken.TokenUsage{
 				// Buckets overlapping the range count whole: a5 is before
@@ -342,15 +375,6 @@ func (s suite) testTokenUsage(t *testing.T) {
 		{"A/Inverted", "A", apitoken.Query{From: hour(2), To: hour(0)}, empty},
 		{"A/EmptyRange", "A", apitoken.Query{From: hour(1), To: hour(1)}, empty},
 		{"C/NoUsage", "C", full, empty},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := f.us.TokenUsage(t.Context(), f.ids[tc.token], tc.q)
-			if err != nil {
-				t.Fatalf("TokenUsage: %v", err)
-			}
-			checkUsage(t, "TokenUsage", &tc.want, got)
-		})
 	}
 }
 
@@ -461,6 +485,73 @@ func (s suite) testTopTokensTie(t *testing.T) {
 // RateLimitedRequests: 429 responses counted per token and UTC hour.
 func (s suite) testRateLimited(t *testing.T) {
 	st, us := s.usageStore(t)
+	ids := recordRateLimited(t, st, us)
+	type rl = apitoken.RateLimitedToken
+	p := rl{TokenID: ids["P"], Name: "Yankee", RateLimit: 5}
+	q := rl{TokenID: ids["Q"], Name: "Xray", RateLimit: 10}
+	r := rl{TokenID: ids["R"], Name: "Whiskey", RateLimit: 20}
+	tt := rl{TokenID: ids["T"], Name: "Uniform", RateLimit: 1}
+	with := withCounts
+	check := func(t *testing.T, q apitoken.Query, want []rl) *apitoken.Overview {
+		t.Helper()
+		return checkRateLimited(t, us, q, want)
+	}
+	t.Run("TopTokens", func(t *testing.T) {
+		got := check(t, apitoken.Query{From: hour(0), To: hour(3)},
+			[]rl{with(tt, 9, 9), with(p, 4, 6), with(q, 4, 5), with(r, 2, 2)})
+		top := func(key, name string, requests, limited int64) apitoken.TopToken {
+			return apitoken.TopToken{ID: ids[key], Name: name, Requests: requests, AvgResponseTime: 1, RateLimitedRequests: limited}
+		}
+		want := []apitoken.TopToken{
+			top("S", "Victor", 11, 0), top("T", "Uniform", 9, 9), top("P", "Yankee", 6, 4),
+			top("Q", "Xray", 5, 4), top("R", "Whiskey", 2, 2),
+		}
+		if d := listDiff("TopTokens", want, got.TopTokens); len(d) > 0 {
+			t.Errorf("Overview:\n\t%s", strings.Join(d, "\n\t"))
+		}
+	})
+	if err := st.DeleteToken(t.Context(), ids["T"]); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		q    apitoken.Query
+		want []rl
+	}{
+		// P and Q tie at 4: the lower id first.
+		{"AllHours", apitoken.Query{From: hour(0), To: hour(3)}, []rl{with(p, 4, 6), with(q, 4, 5), with(r, 2, 2)}},
+		{"Limit2", apitoken.Query{From: hour(0), To: hour(3), Limit: 2}, []rl{with(p, 4, 6), with(q, 4, 5)}},
+		{"Limit1", apitoken.Query{From: hour(0), To: hour(3), Limit: 1}, []rl{with(p, 4, 6)}},
+		{"WideRange", apitoken.Query{From: hour(-48), To: hour(48)}, []rl{with(p, 4, 7), with(q, 4, 5), with(r, 2, 2)}},
+		// Q and R tie at 2.
+		{"Hours0And1", apitoken.Query{From: hour(0), To: hour(2)}, []rl{with(p, 4, 6), with(q, 2, 3), with(r, 2, 2)}},
+		{"Hour0", apitoken.Query{From: hour(0), To: hour(1)}, []rl{with(p, 3, 5), with(r, 2, 2)}},
+		{"Hour1", apitoken.Query{From: hour(1), To: hour(2)}, []rl{with(q, 2, 3), with(p, 1, 1)}},
+		// Hour-granular: a bucket overlapping the range counts whole.
+		{"MidHourBounds", apitoken.Query{From: hour(1).Add(30 * time.Minute), To: hour(1).Add(31 * time.Minute)}, []rl{with(q, 2, 3), with(p, 1, 1)}},
+		{"ToAtHourStart", apitoken.Query{From: hour(1).Add(-time.Microsecond), To: hour(2)}, []rl{with(p, 4, 6), with(q, 2, 3), with(r, 2, 2)}},
+		{"NanosecondAfterHourStart", apitoken.Query{From: hour(2), To: hour(2).Add(time.Nanosecond)}, []rl{with(q, 2, 2)}},
+		{"NoneInRange", apitoken.Query{From: hour(3), To: hour(4)}, []rl{}},
+		{"BeforeAll", apitoken.Query{From: hour(-2), To: hour(0)}, []rl{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { check(t, tc.q, tc.want) })
+	}
+	t.Run("CurrentNameAndLimit", func(t *testing.T) {
+		if _, err := st.UpdateToken(t.Context(), ids["R"], apitoken.Update{Name: apitoken.Set("Whiskey 2"), RateLimit: apitoken.Set(0)}, t0); err != nil {
+			t.Fatal(err)
+		}
+		r2 := r
+		r2.Name, r2.RateLimit = "Whiskey 2", 0
+		check(t, apitoken.Query{From: hour(0), To: hour(1)}, []rl{with(p, 3, 5), with(r2, 2, 2)})
+	})
+}
+
+// recordRateLimited creates tokens P, Q, R, S and T in st and records, in
+// two batches, the usage of each tabulated below, returning their ids by
+// key.
+func recordRateLimited(t *testing.T, st apitoken.Store, us apitoken.UsageStore) map[string]int64 {
+	t.Helper()
 	// Names in the reverse order of the ids, so that a tie broken by name
 	// or by recording order shows.
 	ids := map[string]int64{}
@@ -519,78 +610,30 @@ func (s suite) testRateLimited(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	type rl = apitoken.RateLimitedToken
-	p := rl{TokenID: ids["P"], Name: "Yankee", RateLimit: 5}
-	q := rl{TokenID: ids["Q"], Name: "Xray", RateLimit: 10}
-	r := rl{TokenID: ids["R"], Name: "Whiskey", RateLimit: 20}
-	tt := rl{TokenID: ids["T"], Name: "Uniform", RateLimit: 1}
-	with := func(x rl, limited, requests int64) rl {
-		x.RateLimitedRequests, x.Requests = limited, requests
-		return x
-	}
-	check := func(t *testing.T, q apitoken.Query, want []rl) *apitoken.Overview {
-		t.Helper()
-		got, err := us.Overview(t.Context(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.RateLimitedTokens == nil {
-			t.Error("RateLimitedTokens is nil, want an empty slice")
-		}
-		if d := listDiff("RateLimitedTokens", want, got.RateLimitedTokens); len(d) > 0 {
-			t.Errorf("Overview(%v .. %v, limit %d):\n\t%s", q.From, q.To, q.Limit, strings.Join(d, "\n\t"))
-		}
-		return got
-	}
-	t.Run("TopTokens", func(t *testing.T) {
-		got := check(t, apitoken.Query{From: hour(0), To: hour(3)},
-			[]rl{with(tt, 9, 9), with(p, 4, 6), with(q, 4, 5), with(r, 2, 2)})
-		top := func(key, name string, requests, limited int64) apitoken.TopToken {
-			return apitoken.TopToken{ID: ids[key], Name: name, Requests: requests, AvgResponseTime: 1, RateLimitedRequests: limited}
-		}
-		want := []apitoken.TopToken{
-			top("S", "Victor", 11, 0), top("T", "Uniform", 9, 9), top("P", "Yankee", 6, 4),
-			top("Q", "Xray", 5, 4), top("R", "Whiskey", 2, 2),
-		}
-		if d := listDiff("TopTokens", want, got.TopTokens); len(d) > 0 {
-			t.Errorf("Overview:\n\t%s", strings.Join(d, "\n\t"))
-		}
-	})
-	if err := st.DeleteToken(t.Context(), ids["T"]); err != nil {
+	return ids
+}
+
+// checkRateLimited checks the RateLimitedTokens of us.Overview(q) and
+// returns the overview.
+func checkRateLimited(t *testing.T, us apitoken.UsageStore, q apitoken.Query, want []apitoken.RateLimitedToken) *apitoken.Overview {
+	t.Helper()
+	got, err := us.Overview(t.Context(), q)
+	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name string
-		q    apitoken.Query
-		want []rl
-	}{
-		// P and Q tie at 4: the lower id first.
-		{"AllHours", apitoken.Query{From: hour(0), To: hour(3)}, []rl{with(p, 4, 6), with(q, 4, 5), with(r, 2, 2)}},
-		{"Limit2", apitoken.Query{From: hour(0), To: hour(3), Limit: 2}, []rl{with(p, 4, 6), with(q, 4, 5)}},
-		{"Limit1", apitoken.Query{From: hour(0), To: hour(3), Limit: 1}, []rl{with(p, 4, 6)}},
-		{"WideRange", apitoken.Query{From: hour(-48), To: hour(48)}, []rl{with(p, 4, 7), with(q, 4, 5), with(r, 2, 2)}},
-		// Q and R tie at 2.
-		{"Hours0And1", apitoken.Query{From: hour(0), To: hour(2)}, []rl{with(p, 4, 6), with(q, 2, 3), with(r, 2, 2)}},
-		{"Hour0", apitoken.Query{From: hour(0), To: hour(1)}, []rl{with(p, 3, 5), with(r, 2, 2)}},
-		{"Hour1", apitoken.Query{From: hour(1), To: hour(2)}, []rl{with(q, 2, 3), with(p, 1, 1)}},
-		// Hour-granular: a bucket overlapping the range counts whole.
-		{"MidHourBounds", apitoken.Query{From: hour(1).Add(30 * time.Minute), To: hour(1).Add(31 * time.Minute)}, []rl{with(q, 2, 3), with(p, 1, 1)}},
-		{"ToAtHourStart", apitoken.Query{From: hour(1).Add(-time.Microsecond), To: hour(2)}, []rl{with(p, 4, 6), with(q, 2, 3), with(r, 2, 2)}},
-		{"NanosecondAfterHourStart", apitoken.Query{From: hour(2), To: hour(2).Add(time.Nanosecond)}, []rl{with(q, 2, 2)}},
-		{"NoneInRange", apitoken.Query{From: hour(3), To: hour(4)}, []rl{}},
-		{"BeforeAll", apitoken.Query{From: hour(-2), To: hour(0)}, []rl{}},
+	if got.RateLimitedTokens == nil {
+		t.Error("RateLimitedTokens is nil, want an empty slice")
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { check(t, tc.q, tc.want) })
+	if d := listDiff("RateLimitedTokens", want, got.RateLimitedTokens); len(d) > 0 {
+		t.Errorf("Overview(%v .. %v, limit %d):\n\t%s", q.From, q.To, q.Limit, strings.Join(d, "\n\t"))
 	}
-	t.Run("CurrentNameAndLimit", func(t *testing.T) {
-		if _, err := st.UpdateToken(t.Context(), ids["R"], apitoken.Update{Name: apitoken.Set("Whiskey 2"), RateLimit: apitoken.Set(0)}, t0); err != nil {
-			t.Fatal(err)
-		}
-		r2 := r
-		r2.Name, r2.RateLimit = "Whiskey 2", 0
-		check(t, apitoken.Query{From: hour(0), To: hour(1)}, []rl{with(p, 3, 5), with(r2, 2, 2)})
-	})
+	return got
+}
+
+// withCounts is x with its counts of 429 responses and of requests.
+func withCounts(x apitoken.RateLimitedToken, limited, requests int64) apitoken.RateLimitedToken {
+	x.RateLimitedRequests, x.Requests = limited, requests
+	return x
 }
 
 func (s suite) testDefaultLimit(t *testing.T) {
