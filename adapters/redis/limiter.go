@@ -108,9 +108,9 @@ func New(client redis.UniversalClient, opts ...Option) *Limiter {
 		o(&cfg)
 	}
 	l := &Limiter{
-		client: client,
-		cfg:    cfg,
-		batch:  newBatcher(client, cfg.window.Microseconds(), cfg.timeout),
+		client:   client,
+		cfg:      cfg,
+		batch:    newBatcher(client, cfg.window.Microseconds(), cfg.timeout),
 		fallback: apitoken.NewMemoryLimiter(cfg.window, cfg.clock),
 	}
 	l.refused.init()

@@ -38,7 +38,7 @@ type refusalShard struct {
 
 type refusal struct {
 	limit int
-	reset time.Time // Redis's Reset
+	reset time.Time     // Redis's Reset
 	until time.Duration // local deadline: a Clock.Monotonic reading
 }
 

@@ -11,7 +11,7 @@ import (
 func TestRefusals(t *testing.T) {
 	var r refusals
 	r.init()
-	t0 := 1000 * time.Second // a Clock.Monotonic reading
+	t0 := 1000 * time.Second    // a Clock.Monotonic reading
 	reset := time.Unix(5000, 0) // on Redis's clock: unrelated to the local one
 	r.store("k", apitoken.Decision{Limit: 5, Current: 6, Reset: reset, RetryAfter: 10 * time.Second}, t0)
 	tests := []struct {
