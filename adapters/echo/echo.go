@@ -15,6 +15,7 @@
 package apitokenecho
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -38,12 +39,14 @@ func Middleware(m *apitoken.Manager, opts ...apitoken.MiddlewareOption) echo.Mid
 	all := make([]apitoken.MiddlewareOption, 0, len(opts)+1)
 	all = append(all, apitoken.WithRouteFunc(Route))
 	all = append(all, opts...)
-	h := apitoken.Middleware(m, all...)(http.HandlerFunc(serveNext)).(apitoken.ValueHandler)
+	h := apitoken.Middleware(m, all...)(http.HandlerFunc(serveNext))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			// The state rides in the context of the request the core passes
-			// on, so the request is copied once, by the core.
-			h.ServeHTTPWithValue(c.Response(), c.Request(), stateKey{}, &reqState{c: c, next: next})
+			// The state rides in the request's context to serveNext and
+			// Route.
+			st := &reqState{c: c, next: next}
+			r := c.Request()
+			h.ServeHTTP(c.Response(), r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 			return nil
 		}
 	}

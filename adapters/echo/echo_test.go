@@ -47,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 	e := echo.New()
 	apitokenecho.Mount(e, "/api/api-tokens", admin)
 	demo := e.Group("/api",
-		apitokenecho.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithUsageSink(apitoken.SinkFunc(f.events.Record))),
+		apitokenecho.Middleware(m, apitoken.WithBasePath("/api")),
 		func(next echo.HandlerFunc) echo.HandlerFunc { // runs only for accepted requests
 			return func(c echo.Context) error {
 				c.Response().Header().Set("X-After", "1")
@@ -227,7 +227,8 @@ func TestMountAdmin(t *testing.T) {
 // TestRecordedSizeStreaming checks the status and size of a response
 // written in several pieces, flushed, through WriteString and io.Copy.
 func TestRecordedSizeStreaming(t *testing.T) {
-	m, err := apitoken.NewManager(memory.New())
+	var evs adaptertest.Events
+	m, err := apitoken.NewManager(memory.New(), apitoken.WithSink(&evs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,6 @@ func TestRecordedSizeStreaming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var evs adaptertest.Events
 	e := echo.New()
 	var outerStatus int
 	var outerSize int64
@@ -247,7 +247,7 @@ func TestRecordedSizeStreaming(t *testing.T) {
 			return err
 		}
 	})
-	e.Use(apitokenecho.Middleware(m, apitoken.WithUsageSink(apitoken.SinkFunc(evs.Record))))
+	e.Use(apitokenecho.Middleware(m))
 	e.GET("/stream/*", func(c echo.Context) error {
 		w := c.Response()
 		w.WriteHeader(http.StatusPartialContent)

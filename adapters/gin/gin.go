@@ -17,6 +17,7 @@ package apitokengin
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"net/http"
 
@@ -40,11 +41,13 @@ func Middleware(m *apitoken.Manager, opts ...apitoken.MiddlewareOption) gin.Hand
 	all := make([]apitoken.MiddlewareOption, 0, len(opts)+1)
 	all = append(all, apitoken.WithRouteFunc(Route))
 	all = append(all, opts...)
-	h := apitoken.Middleware(m, all...)(http.HandlerFunc(serveNext)).(apitoken.ValueHandler)
+	h := apitoken.Middleware(m, all...)(http.HandlerFunc(serveNext))
 	return func(c *gin.Context) {
-		// The gin context rides in the context of the request the core
-		// passes on, so the request is copied once, by the core.
-		if !h.ServeHTTPWithValue(c.Writer, c.Request, ginKey{}, c) {
+		// The call rides in the request's context to serveNext and Route.
+		call := &ginCall{c: c}
+		r := c.Request
+		h.ServeHTTP(c.Writer, r.WithContext(context.WithValue(r.Context(), ginKey{}, call)))
+		if !call.served {
 			c.Abort()
 		}
 	}
@@ -54,8 +57,8 @@ func Middleware(m *apitoken.Manager, opts ...apitoken.MiddlewareOption) gin.Hand
 // through Middleware, or "" for any other request. It is Middleware's default
 // route function.
 func Route(r *http.Request) string {
-	if c, ok := r.Context().Value(ginKey{}).(*gin.Context); ok {
-		return c.FullPath()
+	if call, ok := r.Context().Value(ginKey{}).(*ginCall); ok {
+		return call.c.FullPath()
 	}
 	return ""
 }
@@ -88,13 +91,22 @@ func Mount(r gin.IRoutes, path string, h http.Handler) {
 	r.Any(path+"/*rest", wrapped)
 }
 
-// ginKey is the context key of the request's gin context during Middleware.
+// ginKey is the context key of the request's ginCall during Middleware.
 type ginKey struct{}
+
+// ginCall is one request through Middleware: its gin context, and whether
+// the core passed it on (a refused request aborts the chain).
+type ginCall struct {
+	c      *gin.Context
+	served bool
+}
 
 // serveNext is the core middleware's next handler: it runs the rest of the
 // gin chain with c.Writer writing through the core's recording writer w.
 func serveNext(w http.ResponseWriter, r *http.Request) {
-	c := r.Context().Value(ginKey{}).(*gin.Context)
+	call := r.Context().Value(ginKey{}).(*ginCall)
+	call.served = true
+	c := call.c
 	c.Request = r
 	orig := c.Writer
 	gw := &writer{ResponseWriter: orig, rec: w}

@@ -49,7 +49,7 @@ func newFixture(t *testing.T) *fixture {
 	api := r.Group("/api")
 	apitokengin.Mount(api, "/api-tokens", admin)
 	demo := api.Group("",
-		apitokengin.Middleware(m, apitoken.WithBasePath("/api"), apitoken.WithUsageSink(apitoken.SinkFunc(f.events.Record))),
+		apitokengin.Middleware(m, apitoken.WithBasePath("/api")),
 		func(c *gin.Context) { // runs only for accepted requests
 			c.Header("X-After", "1")
 			c.Next()
@@ -228,7 +228,8 @@ func TestMountAdmin(t *testing.T) {
 // written in several pieces, flushed, through WriteString and io.Copy.
 func TestRecordedSizeStreaming(t *testing.T) {
 	gin.SetMode(gin.TestMode)
-	m, err := apitoken.NewManager(memory.New())
+	var evs adaptertest.Events
+	m, err := apitoken.NewManager(memory.New(), apitoken.WithSink(&evs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,14 +238,13 @@ func TestRecordedSizeStreaming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var evs adaptertest.Events
 	r := gin.New()
 	var outerStatus, outerSize int
 	r.Use(func(c *gin.Context) { // an access logger before the middleware
 		c.Next()
 		outerStatus, outerSize = c.Writer.Status(), c.Writer.Size()
 	})
-	r.Use(apitokengin.Middleware(m, apitoken.WithUsageSink(apitoken.SinkFunc(evs.Record))))
+	r.Use(apitokengin.Middleware(m))
 	r.GET("/stream/*rest", func(c *gin.Context) {
 		c.Status(http.StatusPartialContent)
 		_, _ = c.Writer.WriteString("abc")

@@ -10,11 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/fakeclock"
 	"github.com/apitoken/apitoken/internal/testhttp"
 	"github.com/apitoken/apitoken/store/memory"
 )
@@ -22,14 +22,18 @@ import (
 // AdminSecret authorizes the admin API in the adapters' tests.
 const AdminSecret = "adm_test_secret"
 
-// Events collects the usage events of the middleware.
+// Events collects the usage events of the middleware: an apitoken.Sink.
 type Events struct {
-	mu  sync.Mutex
-	all []apitoken.Event
+	mu      sync.Mutex
+	all     []apitoken.Event
+	discard bool // keep none (benchmarks)
 }
 
-// Record is an apitoken.SinkFunc.
+// Record implements apitoken.Sink.
 func (e *Events) Record(ev apitoken.Event) {
+	if e.discard {
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.all = append(e.all, ev)
@@ -63,15 +67,14 @@ type Tokens struct {
 // ends.
 func NewTokens(t *testing.T) *Tokens {
 	t.Helper()
-	var now atomic.Int64
-	now.Store(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
-	clock := func() time.Time { return time.Unix(0, now.Load()).UTC() }
-	m, err := apitoken.NewManager(memory.New(), apitoken.WithClock(clock))
+	events := &Events{}
+	clock := fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	m, err := apitoken.NewManager(memory.New(), apitoken.WithClock(clock), apitoken.WithSink(events))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
-	tk := &Tokens{M: m, Plain: map[string]string{}, IDs: map[string]int64{}, Events: &Events{}}
+	tk := &Tokens{M: m, Plain: map[string]string{}, IDs: map[string]int64{}, Events: events}
 	create := func(name string, p apitoken.CreateParams) {
 		p.Name = name
 		tok, plain, err := m.Create(t.Context(), p)
@@ -81,13 +84,13 @@ func NewTokens(t *testing.T) *Tokens {
 		tk.Plain[name], tk.IDs[name] = plain, tok.ID
 	}
 	hundred, one := 100, 1
-	soon := clock().Add(time.Minute)
+	soon := clock.Now().Add(time.Minute)
 	create("all", apitoken.CreateParams{RateLimit: &hundred})
 	create("limited", apitoken.CreateParams{RateLimit: &one})
 	create("restricted", apitoken.CreateParams{RateLimit: &hundred, AllowedEndpoints: []string{"/products*"}})
 	create("disabled", apitoken.CreateParams{RateLimit: &hundred, Inactive: true})
 	create("expired", apitoken.CreateParams{RateLimit: &hundred, ExpiresAt: &soon})
-	now.Add(int64(time.Hour))
+	clock.Advance(time.Hour)
 	return tk
 }
 
@@ -143,12 +146,12 @@ func CheckEvent(t *testing.T, evs []apitoken.Event, tokenID int64, rec *httptest
 
 // BenchSetup returns, for the adapters' benchmarks, a Manager on a memory
 // store, the plaintext of its one token (rate limit 5,000 a minute,
-// restricted to /products*) and the middleware options: base path /api, a
-// limiter whose clock advances 20 ms per reading so the limit is never
-// reached, and a sink that drops the events.
+// restricted to /products*) and the middleware options: base path /api and
+// a limiter with a 10 ms window, so the limit is never reached. The
+// Manager's sink drops the events.
 func BenchSetup(b *testing.B) (*apitoken.Manager, string, []apitoken.MiddlewareOption) {
 	b.Helper()
-	m, err := apitoken.NewManager(memory.New())
+	m, err := apitoken.NewManager(memory.New(), apitoken.WithSink(&Events{discard: true}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -160,13 +163,10 @@ func BenchSetup(b *testing.B) (*apitoken.Manager, string, []apitoken.MiddlewareO
 	if err != nil {
 		b.Fatal(err)
 	}
-	base := time.Now()
-	var ticks atomic.Int64
-	clock := func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * 20 * time.Millisecond) }
+	// A 10 ms window keeps millions of requests a second below the limit.
 	return m, plain, []apitoken.MiddlewareOption{
 		apitoken.WithBasePath("/api"),
-		apitoken.WithLimiter(apitoken.NewMemoryLimiter(apitoken.WithLimiterClock(clock))),
-		apitoken.WithUsageSink(apitoken.SinkFunc(func(apitoken.Event) {})),
+		apitoken.WithLimiter(apitoken.NewMemoryLimiter(10*time.Millisecond, nil)),
 	}
 }
 
