@@ -262,6 +262,16 @@ func (m *Manager) UsageStats() UsageStats {
 	return m.ownSink.stats()
 }
 
+// Record sends e to where the Manager's usage events go: its own pipeline
+// into the UsageStore, the sink given with WithSink, or nowhere. It never
+// blocks. The Middleware records every request this way; call it for
+// requests verified otherwise (a gRPC interceptor, a queue consumer).
+func (m *Manager) Record(e Event) {
+	if m.sink != nil {
+		m.sink.Record(e)
+	}
+}
+
 // now is the wall-clock time, in UTC.
 func (m *Manager) now() time.Time { return m.clock.Now().UTC() }
 

@@ -398,14 +398,10 @@ func bodySize(r *http.Request, body *countingBody) int64 {
 	return 0
 }
 
-// record sends the request's Event to the Manager's sink. routed is the
+// record sends the request's Event to the Manager (Manager.Record). routed is the
 // request the router saw (nil for a refusal, which no route served); the
 // route is recorded relative to the base path, like the endpoint.
 func (mw *middleware) record(x *exchange, routed *http.Request, size int64) {
-	sink := mw.m.sink
-	if sink == nil {
-		return
-	}
 	var route string
 	if routed != nil {
 		route = mw.c.route(routed)
@@ -419,7 +415,7 @@ func (mw *middleware) record(x *exchange, routed *http.Request, size int64) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	sink.Record(Event{
+	mw.m.Record(Event{
 		TokenID:      x.e.tok.ID,
 		Endpoint:     x.endpoint,
 		Route:        route,

@@ -129,7 +129,7 @@ func BenchmarkScale(b *testing.B) {
 
 		// The real clock and the one-minute window: every key stays in
 		// the limiter for the whole run, as with steady traffic.
-		limiter := apitoken.NewMemoryLimiter()
+		limiter := apitoken.NewMemoryLimiter(0, nil)
 		keys := make([]string, n)
 		for i := range keys {
 			keys[i] = strconv.Itoa(i + 1)

@@ -72,11 +72,11 @@ func Contenders(ctx context.Context, cfg Config) ([]*Contender, error) {
 	}
 	out = append(out, &Contender{Name: "bare", Handler: Bare, Close: func() {}})
 
-	limiterOpts := []apitoken.LimiterOption{}
+	window := apitoken.DefaultWindow
 	if cfg.ShortWindow {
-		limiterOpts = append(limiterOpts, apitoken.WithWindow(ShortWindow))
+		window = ShortWindow
 	}
-	c, err := apitokenContender(ctx, "apitoken", apitoken.NewMemoryLimiter(limiterOpts...))
+	c, err := apitokenContender(ctx, "apitoken", apitoken.NewMemoryLimiter(window, nil))
 	if err != nil {
 		closeAll()
 		return nil, err

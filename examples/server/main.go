@@ -214,7 +214,7 @@ func newLimiter(ctx context.Context, getenv func(string) string, logger *slog.Lo
 	url := getenv("REDIS_URL")
 	if url == "" {
 		info := fmt.Sprintf("rate limits: in memory, counted by this process only (window %s)", window)
-		return apitoken.NewMemoryLimiter(apitoken.WithWindow(window)), info, func() {}, nil
+		return apitoken.NewMemoryLimiter(window, nil), info, func() {}, nil
 	}
 	replicas := 1
 	if v := getenv("REPLICAS"); v != "" {

@@ -20,7 +20,7 @@ import (
 	"github.com/apitoken/apitoken/store/postgres"
 )
 
-// Acceptance checks of the PostgreSQL store under faults: a BatchSink loses
+// Acceptance checks of the PostgreSQL store under faults: the usage pipeline loses
 // no usage event when the database kills its connections, and during a
 // network outage the middleware keeps serving cached tokens, answers 503
 // (never 401) for the others, and stores every event once the network is
@@ -45,7 +45,7 @@ func openDSN(t testing.TB, dsn string) *sqlx.DB {
 	return db
 }
 
-// 200,000 events recorded by 8 goroutines into a BatchSink over the Store,
+// 200,000 events recorded by 8 goroutines through a Manager over the Store,
 // whose connections the server terminates twice while it writes: every
 // event is stored exactly once, the rollups count each once, none dropped.
 func TestNoLossUnderBackendTermination(t *testing.T) {
@@ -57,8 +57,11 @@ func TestNoLossUnderBackendTermination(t *testing.T) {
 	for i := range tokens {
 		tokens[i] = mustCreate(t, s, fmt.Sprint("no loss ", i))
 	}
-	sink := apitoken.NewBatchSink(s, apitoken.WithQueueSize(250_000), apitoken.WithRetryBackoff(20*time.Millisecond, 500*time.Millisecond),
-		apitoken.WithFlushInterval(50*time.Millisecond), apitoken.WithSinkLogger(discardLog))
+	sink, err := apitoken.NewManager(s, apitoken.WithLogger(discardLog), apitoken.WithUsageBatch(apitoken.UsageBatch{
+		QueueSize: 250_000, RetryMin: 20 * time.Millisecond, RetryMax: 500 * time.Millisecond, FlushInterval: 50 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	closed := false
 	t.Cleanup(func() {
 		if !closed {
@@ -105,10 +108,10 @@ func TestNoLossUnderBackendTermination(t *testing.T) {
 	// transaction.
 	kill := func(at uint64) {
 		t.Helper()
-		for sink.Written() < at {
+		for sink.UsageStats().Written < at {
 			time.Sleep(time.Millisecond)
 		}
-		if w := sink.Written(); w >= total {
+		if w := sink.UsageStats().Written; w >= total {
 			t.Fatalf("all %d events were written before the kill planned at %d: nothing was tested", w, at)
 		}
 		for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
@@ -121,7 +124,7 @@ func TestNoLossUnderBackendTermination(t *testing.T) {
 			FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&hit, &busy); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("kill after %d events written: %d backends terminated, %d of them busy", sink.Written(), hit, busy)
+		t.Logf("kill after %d events written: %d backends terminated, %d of them busy", sink.UsageStats().Written, hit, busy)
 		if hit == 0 {
 			t.Errorf("the kill after %d events hit no backend", at)
 		}
@@ -142,9 +145,9 @@ func TestNoLossUnderBackendTermination(t *testing.T) {
 	rolled := count(t, admin, `SELECT COALESCE(sum(requests), 0) FROM `+q+`.api_token_usage_hourly`)
 	rolledBytes := count(t, admin, `SELECT COALESCE(sum(sum_request_bytes), 0) FROM `+q+`.api_token_usage_hourly`)
 	rawBytes := count(t, admin, `SELECT COALESCE(sum(request_size), 0) FROM `+q+`.api_token_usage`)
-	dropped := int64(sink.Dropped())
+	dropped := int64(sink.UsageStats().Dropped)
 	t.Logf("sent %d, stored %d raw rows (%d distinct), rollups count %d, dropped %d, failed writes %d",
-		total, rows, distinct, rolled, dropped, sink.Failures())
+		total, rows, distinct, rolled, dropped, sink.UsageStats().Failures)
 	if rows+dropped != total {
 		t.Errorf("raw rows %d + dropped %d = %d, want %d", rows, dropped, rows+dropped, total)
 	}
@@ -157,7 +160,7 @@ func TestNoLossUnderBackendTermination(t *testing.T) {
 	if rolled != rows || rolledBytes != rawBytes {
 		t.Errorf("rollups count %d requests (%d request bytes), raw rows %d (%d bytes)", rolled, rolledBytes, rows, rawBytes)
 	}
-	if sink.Failures() == 0 {
+	if sink.UsageStats().Failures == 0 {
 		t.Error("no write failed: the kills did not reach the writer")
 	}
 	var perToken []struct {
@@ -184,8 +187,8 @@ func TestOutageCachedTokensKeepWorking(t *testing.T) {
 	_, admin, schema := newStore(t)
 	proxy := startProxy(t, dsn)
 	s := postgres.New(openProxiedDB(t, proxy, dsn), postgres.WithSchema(schema))
-	m, err := apitoken.NewManager(s, apitoken.WithLogger(discardLog), apitoken.WithBatchOptions(
-		apitoken.WithRetryBackoff(20*time.Millisecond, 200*time.Millisecond), apitoken.WithFlushInterval(100*time.Millisecond)))
+	m, err := apitoken.NewManager(s, apitoken.WithLogger(discardLog), apitoken.WithUsageBatch(apitoken.UsageBatch{
+		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, FlushInterval: 100 * time.Millisecond}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,9 +295,9 @@ func TestOutageCachedTokensKeepWorking(t *testing.T) {
 	closedConns := proxy.Cut()
 	phase.Store(cut)
 	cutAt := time.Now()
-	failuresBefore := m.BatchSink().Failures()
+	failuresBefore := m.UsageStats().Failures
 	time.Sleep(5 * time.Second)
-	failuresDuring := m.BatchSink().Failures() - failuresBefore
+	failuresDuring := m.UsageStats().Failures - failuresBefore
 	mu.Lock()
 	restoreAt = time.Now()
 	mu.Unlock()
@@ -311,7 +314,6 @@ func TestOutageCachedTokensKeepWorking(t *testing.T) {
 	if err := m.Close(closeCtx); err != nil {
 		t.Errorf("Manager.Close: %v", err)
 	}
-	sink := m.BatchSink()
 
 	name := [2]string{"A", "B"}
 	for p, label := range []string{"before", "during", "after"} {
@@ -364,14 +366,14 @@ func TestOutageCachedTokensKeepWorking(t *testing.T) {
 	rowsB := count(t, admin, `SELECT count(*) FROM `+q+`.api_token_usage WHERE token_id = $1`, tokB.ID)
 	rolled := count(t, admin, `SELECT COALESCE(sum(requests), 0) FROM `+q+`.api_token_usage_hourly`)
 	t.Logf("events: A %d, B %d (B refused with 503: %d); stored rows: A %d, B %d; rollups %d; dropped %d; failed writes during the cut %d, in all %d",
-		recorded[0], recorded[1], byPhase[cut][1][http.StatusServiceUnavailable], rowsA, rowsB, rolled, sink.Dropped(), failuresDuring, sink.Failures())
+		recorded[0], recorded[1], byPhase[cut][1][http.StatusServiceUnavailable], rowsA, rowsB, rolled, m.UsageStats().Dropped, failuresDuring, m.UsageStats().Failures)
 	if rowsA != recorded[0] || rowsB != recorded[1] {
 		t.Errorf("stored %d rows of A and %d of B, want %d and %d", rowsA, rowsB, recorded[0], recorded[1])
 	}
 	if rolled != rowsA+rowsB {
 		t.Errorf("rollups count %d requests, raw rows %d", rolled, rowsA+rowsB)
 	}
-	if d := sink.Dropped(); d != 0 {
+	if d := m.UsageStats().Dropped; d != 0 {
 		t.Errorf("%d events dropped", d)
 	}
 	if failuresDuring == 0 {

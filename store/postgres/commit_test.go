@@ -12,7 +12,7 @@ import (
 	"github.com/apitoken/apitoken/store/postgres"
 )
 
-// A batch whose COMMIT goes unanswered is retried, as BatchSink does, until
+// A batch whose COMMIT goes unanswered is retried, as the Manager's usage pipeline does, until
 // RecordUsage returns nil; whether the first attempt committed or not, every
 // event is then stored exactly once. Without the store's resolution of
 // unanswered commits the "answer lost" cases store the batch twice, and the

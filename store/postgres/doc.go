@@ -4,7 +4,7 @@
 //	db := sqlx.MustOpen("postgres", dsn)
 //	if err := postgres.Migrate(ctx, db, postgres.WithSchema("apitoken")); err != nil { ... }
 //	store := postgres.New(db, postgres.WithSchema("apitoken"))
-//	m, err := apitoken.NewManager(store) // usage goes to store through a BatchSink
+//	m, err := apitoken.NewManager(store) // usage goes to store through its batching pipeline
 //	go postgres.Listen(ctx, dsn, m, postgres.WithSchema("apitoken"))
 //
 // # Schema

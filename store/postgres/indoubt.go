@@ -16,7 +16,7 @@ import (
 // commit and then lose the connection before its answer reaches us (a
 // network cut, a proxy or the server process going away right after the
 // commit, a synchronous-replication wait cancelled after the local commit).
-// Returning that failure would make the BatchSink write the batch a second
+// Returning that failure would make the usage pipeline write the batch a second
 // time. So RecordUsage learns its transaction id (pg_current_xact_id, in
 // the locking query) and, when COMMIT fails, asks the server what became of
 // it. When the server cannot be asked at once, the batch is remembered as in

@@ -12,11 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/fakeclock"
 	"github.com/apitoken/apitoken/internal/testhttp"
 	"github.com/apitoken/apitoken/store/memory"
 )
@@ -24,7 +24,7 @@ import (
 // Example is one router example under test.
 type Example struct {
 	// NewHandler builds the example's handler; opts are added to the
-	// middleware's (the suite captures usage events with them).
+	// middleware's.
 	NewHandler func(m *apitoken.Manager, adminSecret string, opts ...apitoken.MiddlewareOption) (http.Handler, error)
 	// Run is the example's main loop (demo.Run with its handler).
 	Run func(ctx context.Context, getenv func(string) string, out io.Writer) error
@@ -46,14 +46,15 @@ const secret = "adm_example_test"
 
 type server struct {
 	h      http.Handler
-	now    atomic.Int64
+	clock  *fakeclock.Clock
 	mu     sync.Mutex
 	events []apitoken.Event
 	tokens map[string]string
 	ids    map[string]int64
 }
 
-func (d *server) record(e apitoken.Event) {
+// Record implements apitoken.Sink: the suite sees every usage event.
+func (d *server) Record(e apitoken.Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.events = append(d.events, e)
@@ -66,8 +67,6 @@ func (d *server) takeEvents() []apitoken.Event {
 	d.events = nil
 	return e
 }
-
-func (d *server) clock() time.Time { return time.Unix(0, d.now.Load()).UTC() }
 
 func (d *server) do(t *testing.T, method, path, bearer, body string) *httptest.ResponseRecorder {
 	t.Helper()
@@ -98,13 +97,13 @@ func (d *server) create(t *testing.T, name, body string) {
 func newServer(t *testing.T, ex Example) *server {
 	t.Helper()
 	d := &server{tokens: map[string]string{}, ids: map[string]int64{}}
-	d.now.Store(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
-	m, err := apitoken.NewManager(memory.New(), apitoken.WithClock(d.clock))
+	d.clock = fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	m, err := apitoken.NewManager(memory.New(), apitoken.WithClock(d.clock), apitoken.WithSink(d))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
-	h, err := ex.NewHandler(m, secret, apitoken.WithUsageSink(apitoken.SinkFunc(d.record)))
+	h, err := ex.NewHandler(m, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +112,11 @@ func newServer(t *testing.T, ex Example) *server {
 	d.create(t, "restricted", `{"name":"WordPress Plugin - Main Site","rate_limit":100,"allowed_endpoints":["/products*","/stores*","/categories*"]}`)
 	d.create(t, "limited", `{"name":"limited","rate_limit":1}`)
 	d.create(t, "disabled", `{"name":"disabled","rate_limit":100}`)
-	d.create(t, "expired", `{"name":"expired","rate_limit":100,"expires_at":"`+d.clock().Add(time.Hour).Format(time.RFC3339)+`"}`)
+	d.create(t, "expired", `{"name":"expired","rate_limit":100,"expires_at":"`+d.clock.Now().Add(time.Hour).Format(time.RFC3339)+`"}`)
 	if rec := d.do(t, "PATCH", "/api/api-tokens/"+strconv.FormatInt(d.ids["disabled"], 10), secret, `{"active":false}`); rec.Code != 200 {
 		t.Fatalf("disabling: %d %s", rec.Code, rec.Body)
 	}
-	d.now.Add(int64(2 * time.Hour))
+	d.clock.Advance(2 * time.Hour)
 	d.takeEvents()
 	return d
 }
