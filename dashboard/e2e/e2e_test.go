@@ -86,8 +86,10 @@ func startServer(t *testing.T) demoServer {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	build := exec.Command(goBin, append(args, "./examples/server")...)
-	build.Dir = root
+	// examples is its own module (with replace directives to this
+	// checkout), so the build works with and without the go.work.
+	build := exec.Command(goBin, append(args, "./server")...)
+	build.Dir = filepath.Join(root, "examples")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building examples/server: %v\n%s", err, out)
 	}
