@@ -56,6 +56,7 @@ func BenchmarkContenders(b *testing.B) {
 // overhead is compared with (it lives here so that the root module does not
 // depend on httprate).
 func BenchmarkHttprateReference(b *testing.B) {
+	//lint:ignore SA1019 the yardstick is the middleware users pick; its deprecation is about the key behind a proxy, not its cost
 	serveLoop(b, httprate.LimitByIP(1<<30, time.Minute)(Bare), "")
 }
 
