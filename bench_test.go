@@ -3,7 +3,6 @@ package apitoken_test
 import (
 	"context"
 	"crypto/sha256"
-	"github.com/go-chi/httprate"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -205,14 +204,4 @@ func BenchmarkMiddlewareParts(b *testing.B) {
 	for _, bc := range variants {
 		b.Run(bc.name, func(b *testing.B) { serveLoop(b, bc.h, bc.plain) })
 	}
-}
-
-// BenchmarkHttprateReference measures go-chi/httprate's LimitByIP (a popular
-// middleware that only rate-limits) in front of the same bare handler, as
-// the yardstick the middleware's overhead is compared with in one run.
-func BenchmarkHttprateReference(b *testing.B) {
-	h := httprate.LimitByIP(1<<30, time.Minute)(bareHandler)
-	r := httptest.NewRequest("GET", "/api/products/123", nil)
-	r.RemoteAddr = "192.0.2.1:1234"
-	benchutil.ServeLoop(b, h, r)
 }

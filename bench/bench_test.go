@@ -14,6 +14,7 @@ import (
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/internal/benchutil"
 	"github.com/apitoken/apitoken/store/memory"
+	"github.com/go-chi/httprate"
 )
 
 func serveLoop(b *testing.B, h http.Handler, authorization string) {
@@ -47,6 +48,16 @@ func BenchmarkContenders(b *testing.B) {
 	for _, c := range cs {
 		b.Run(c.Name, func(b *testing.B) { serveLoop(b, c.Handler, c.Authorization) })
 	}
+}
+
+// BenchmarkHttprateReference measures go-chi/httprate's LimitByIP (a popular
+// middleware that only rate-limits) in front of Bare, the same handler the
+// root package's BenchmarkMiddleware wraps: the yardstick the middleware's
+// overhead is compared with (it lives here so that the root module does not
+// depend on httprate).
+func BenchmarkHttprateReference(b *testing.B) {
+	//lint:ignore SA1019 the yardstick is the middleware users pick; its deprecation is about the key behind a proxy, not its cost
+	serveLoop(b, httprate.LimitByIP(1<<30, time.Minute)(Bare), "")
 }
 
 // scaleSizes are the store sizes of BenchmarkScale; APITOKEN_BENCH_SCALE

@@ -12,6 +12,9 @@
 // base path, in Echo's own syntax: "/products/:id", "/files/*". It is not
 // rewritten to the "{id}" form of net/http and chi, so that it names the
 // route exactly as the service registered it.
+//
+// It is a module of its own (go get github.com/apitoken/apitoken/adapters/echo),
+// so that only a service that uses Echo has Echo in its module graph.
 package apitokenecho
 
 import (

@@ -13,6 +13,9 @@
 // the base path, in gin's own syntax: "/products/:id", "/files/*path". It is
 // not rewritten to the "{id}" form of net/http and chi, so that it names the
 // route exactly as the service registered it.
+//
+// It is a module of its own (go get github.com/apitoken/apitoken/adapters/gin),
+// so that only a service that uses gin has gin in its module graph.
 package apitokengin
 
 import (

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -77,17 +76,19 @@ func startServer(t *testing.T) demoServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goBin, err := exec.LookPath("go")
+	goBin, err := exec.LookPath("go") // go test puts its GOROOT/bin first on PATH
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "server")
 	args := []string{"build", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	build := exec.Command(goBin, append(args, "./examples/server")...)
-	build.Dir = root
+	// examples is its own module (with replace directives to this
+	// checkout), so the build works with and without the go.work.
+	build := exec.Command(goBin, append(args, "./server")...)
+	build.Dir = filepath.Join(root, "examples")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building examples/server: %v\n%s", err, out)
 	}

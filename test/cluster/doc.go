@@ -1,6 +1,7 @@
 // Package cluster is the load and fault harness of examples/server run as
 // three replicas sharing PostgreSQL and Redis. Its test is behind the build
-// tag cluster, so `go test ./...` does not run it; CI (.ci/run) does:
+// tag cluster, so the README's test command does not run it; CI (.ci/run)
+// does, from the repository root (test is its own module, in go.work):
 //
 //	go test -tags cluster -count=1 -v ./test/cluster/
 //

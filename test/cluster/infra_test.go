@@ -92,7 +92,8 @@ func newCluster(t *testing.T, dsn string) *cluster {
 	// Build examples/server once.
 	begin := time.Now()
 	c.bin = filepath.Join(c.dir, "server")
-	build := exec.Command(goTool(), "build", "-o", c.bin, "github.com/apitoken/apitoken/examples/server")
+	build := exec.Command(goTool(), "build", "-o", c.bin, "./server")
+	build.Dir = filepath.Join("..", "..", "examples") // its own module, with and without the go.work
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./examples/server: %v\n%s", err, out)
 	}

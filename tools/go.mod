@@ -1,0 +1,3 @@
+module github.com/apitoken/apitoken/tools
+
+go 1.25.0
