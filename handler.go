@@ -1,7 +1,6 @@
 package apitoken
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -14,7 +13,6 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -846,12 +844,6 @@ func tooLarge(err error) bool {
 	return errors.As(err, &mbe)
 }
 
-// bodyFields are the members a create or update body may have.
-var bodyFields = map[string]bool{
-	"name": true, "description": true, "user_id": true, "active": true, "rate_limit": true,
-	"allowed_endpoints": true, "scopes": true, "metadata": true, "expires_at": true,
-}
-
 // unknownField is the error text for a body member no route accepts.
 func unknownField(name string) string {
 	return fmt.Sprintf("Unknown field %q", truncate(strings.ToValidUTF8(name, "\uFFFD"), 64))
@@ -864,115 +856,21 @@ func (e *fieldError) Error() string { return e.msg }
 
 // decodeFields turns the members of a create or update body into an Update:
 // a member present sets its field, null clears a nullable one. Unknown
-// members and wrong types are errors naming the field. Values are checked by
-// the Manager before anything is written.
+// members (the first in name order) and then wrong types (the first in the
+// order of bodyFields) are errors naming the field: the same error for the
+// same body. Values are checked by the Manager before anything is written.
 func decodeFields(fields map[string]json.RawMessage) (Update, error) {
 	var u Update
-	names := make([]string, 0, len(fields))
-	for k := range fields {
-		names = append(names, k)
-	}
-	sort.Strings(names) // the same error for the same body
-	for _, k := range names {
-		if !bodyFields[k] {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if !isBodyField(k) {
 			return u, &fieldError{unknownField(k)}
 		}
 	}
-	bad := func(field, want string) error { return &fieldError{field + " must be " + want} }
-	isNull := func(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
-
-	str := func(name string, f *Field[string], nullable bool) error {
-		raw, ok := fields[name]
-		if !ok {
-			return nil
-		}
-		if isNull(raw) {
-			if !nullable {
-				return bad(name, "a string")
+	for _, f := range bodyFields {
+		if raw, ok := fields[f.name]; ok {
+			if wrong := f.decode(&u, raw); wrong != "" {
+				return u, &fieldError{f.name + " " + wrong}
 			}
-			*f = Set("")
-			return nil
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return bad(name, "a string")
-		}
-		*f = Set(s)
-		return nil
-	}
-	list := func(name string, f *Field[[]string]) error {
-		raw, ok := fields[name]
-		if !ok {
-			return nil
-		}
-		if isNull(raw) {
-			*f = Set[[]string](nil)
-			return nil
-		}
-		var s []string
-		if json.Unmarshal(raw, &s) != nil || s == nil {
-			return bad(name, "an array of strings or null")
-		}
-		*f = Set(s)
-		return nil
-	}
-	if err := str("name", &u.Name, false); err != nil {
-		return u, err
-	}
-	if err := str("description", &u.Description, true); err != nil {
-		return u, err
-	}
-	if err := str("user_id", &u.UserID, true); err != nil {
-		return u, err
-	}
-	if raw, ok := fields["active"]; ok {
-		var b bool
-		if isNull(raw) || json.Unmarshal(raw, &b) != nil {
-			return u, bad("active", "true or false")
-		}
-		u.Active = Set(b)
-	}
-	if raw, ok := fields["rate_limit"]; ok {
-		var n int
-		if isNull(raw) || json.Unmarshal(raw, &n) != nil {
-			return u, bad("rate_limit", fmt.Sprintf("an integer from 0 (unlimited) to %d", MaxRateLimit))
-		}
-		u.RateLimit = Set(n)
-	}
-	if err := list("allowed_endpoints", &u.AllowedEndpoints); err != nil {
-		return u, err
-	}
-	if err := list("scopes", &u.Scopes); err != nil {
-		return u, err
-	}
-	if raw, ok := fields["metadata"]; ok {
-		if isNull(raw) {
-			u.Metadata = Set[map[string]string](nil)
-		} else {
-			var md map[string]string
-			if json.Unmarshal(raw, &md) != nil || md == nil {
-				return u, bad("metadata", "an object of strings or null")
-			}
-			u.Metadata = Set(md)
-		}
-	}
-	if raw, ok := fields["expires_at"]; ok {
-		if isNull(raw) {
-			u.ExpiresAt = Set[*time.Time](nil)
-		} else {
-			var s string
-			if json.Unmarshal(raw, &s) != nil {
-				return u, bad("expires_at", "a date (2026-12-31), an RFC 3339 time or null")
-			}
-			t, err := ParseExpiry(s)
-			if err != nil {
-				var ve *ValidationError
-				if errors.As(err, &ve) {
-					return u, &fieldError{ve.Field + " " + ve.Message}
-				}
-				return u, err
-			}
-			u.ExpiresAt = Set(&t)
 		}
 	}
 	return u, nil

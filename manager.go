@@ -607,7 +607,12 @@ func ParseExpiry(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), nil
 	}
-	return time.Time{}, &ValidationError{Field: "expires_at", Message: fmt.Sprintf("%q is neither a date (2026-12-31) nor an RFC 3339 time (2026-12-31T00:00:00Z)", truncate(s, 64))}
+	return time.Time{}, &ValidationError{Field: "expires_at", Message: notAnExpiry(s)}
+}
+
+// notAnExpiry is ParseExpiry's error message for s.
+func notAnExpiry(s string) string {
+	return fmt.Sprintf("%q is neither a date (2026-12-31) nor an RFC 3339 time (2026-12-31T00:00:00Z)", truncate(s, 64))
 }
 
 func truncate(s string, n int) string {

@@ -1,0 +1,129 @@
+package apitoken
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// bodyFields are the members of a create or update body, one per field of
+// Update, in Update's order. The admin handler's decoder (decodeFields)
+// reads this table; the first bad field in its order is the one an error
+// names.
+var bodyFields = []bodyField{
+	bind(fieldSpec[string]{
+		name:   "name",
+		of:     func(u *Update) *Field[string] { return &u.Name },
+		decode: decodeAs[string](false, "a string"),
+	}),
+	bind(fieldSpec[string]{
+		name:   "description",
+		of:     func(u *Update) *Field[string] { return &u.Description },
+		decode: decodeAs[string](true, "a string"),
+	}),
+	bind(fieldSpec[string]{
+		name:   "user_id",
+		of:     func(u *Update) *Field[string] { return &u.UserID },
+		decode: decodeAs[string](true, "a string"),
+	}),
+	bind(fieldSpec[bool]{
+		name:   "active",
+		of:     func(u *Update) *Field[bool] { return &u.Active },
+		decode: decodeAs[bool](false, "true or false"),
+	}),
+	bind(fieldSpec[int]{
+		name:   "rate_limit",
+		of:     func(u *Update) *Field[int] { return &u.RateLimit },
+		decode: decodeAs[int](false, fmt.Sprintf("an integer from 0 (unlimited) to %d", MaxRateLimit)),
+	}),
+	bind(fieldSpec[[]string]{
+		name:   "allowed_endpoints",
+		of:     func(u *Update) *Field[[]string] { return &u.AllowedEndpoints },
+		decode: decodeAs[[]string](true, "an array of strings or null"),
+	}),
+	bind(fieldSpec[[]string]{
+		name:   "scopes",
+		of:     func(u *Update) *Field[[]string] { return &u.Scopes },
+		decode: decodeAs[[]string](true, "an array of strings or null"),
+	}),
+	bind(fieldSpec[map[string]string]{
+		name:   "metadata",
+		of:     func(u *Update) *Field[map[string]string] { return &u.Metadata },
+		decode: decodeAs[map[string]string](true, "an object of strings or null"),
+	}),
+	bind(fieldSpec[*time.Time]{
+		name:   "expires_at",
+		of:     func(u *Update) *Field[*time.Time] { return &u.ExpiresAt },
+		decode: decodeExpiry,
+	}),
+}
+
+// bodyField is one entry of bodyFields: a fieldSpec with its type erased.
+type bodyField struct {
+	name   string
+	decode func(u *Update, raw json.RawMessage) (wrong string)
+}
+
+// fieldSpec describes a body field whose value is a T.
+type fieldSpec[T any] struct {
+	name string
+	of   func(u *Update) *Field[T] // the field of u
+	// decode turns the member's JSON value into a T, or says what is wrong
+	// with it (the error text after the name, e.g. "must be a string").
+	decode func(raw json.RawMessage) (v T, wrong string)
+}
+
+// bind returns the bodyField of s.
+func bind[T any](s fieldSpec[T]) bodyField {
+	return bodyField{
+		name: s.name,
+		decode: func(u *Update, raw json.RawMessage) string {
+			v, wrong := s.decode(raw)
+			if wrong == "" {
+				*s.of(u) = Set(v)
+			}
+			return wrong
+		},
+	}
+}
+
+// isBodyField reports whether a create or update body may have the member.
+func isBodyField(name string) bool {
+	return slices.ContainsFunc(bodyFields, func(f bodyField) bool { return f.name == name })
+}
+
+// decodeAs returns the decoder of a JSON value of type T: null gives the
+// zero T when nullable is true; anything else that is not a T "must be "+want.
+func decodeAs[T any](nullable bool, want string) func(json.RawMessage) (T, string) {
+	return func(raw json.RawMessage) (T, string) {
+		var v T
+		if isNull(raw) {
+			if nullable {
+				return v, ""
+			}
+		} else if json.Unmarshal(raw, &v) == nil {
+			return v, ""
+		}
+		return v, "must be " + want
+	}
+}
+
+func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+// decodeExpiry decodes expires_at: null, or a string that ParseExpiry reads.
+func decodeExpiry(raw json.RawMessage) (*time.Time, string) {
+	if isNull(raw) {
+		return nil, ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return nil, "must be a date (2026-12-31), an RFC 3339 time or null"
+	}
+	t, err := ParseExpiry(s)
+	if err != nil {
+		return nil, notAnExpiry(s)
+	}
+	return &t, ""
+}
