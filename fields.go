@@ -5,28 +5,35 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
 // bodyFields are the members of a create or update body, one per field of
-// Update, in Update's order. The admin handler's decoder (decodeFields)
-// reads this table; the first bad field in its order is the one an error
-// names.
+// Update, in Update's order. The admin handler's decoder (decodeFields) and
+// the Manager's validation (validateUpdate) read this table; the first bad
+// field in its order is the one an error names.
 var bodyFields = []bodyField{
 	bind(fieldSpec[string]{
 		name:   "name",
 		of:     func(u *Update) *Field[string] { return &u.Name },
 		decode: decodeAs[string](false, "a string"),
+		nul:    nulInString,
+		check:  checkName,
 	}),
 	bind(fieldSpec[string]{
 		name:   "description",
 		of:     func(u *Update) *Field[string] { return &u.Description },
 		decode: decodeAs[string](true, "a string"),
+		nul:    nulInString,
+		check:  checkDescription,
 	}),
 	bind(fieldSpec[string]{
 		name:   "user_id",
 		of:     func(u *Update) *Field[string] { return &u.UserID },
 		decode: decodeAs[string](true, "a string"),
+		nul:    nulInString,
+		check:  checkUserID,
 	}),
 	bind(fieldSpec[bool]{
 		name:   "active",
@@ -37,26 +44,34 @@ var bodyFields = []bodyField{
 		name:   "rate_limit",
 		of:     func(u *Update) *Field[int] { return &u.RateLimit },
 		decode: decodeAs[int](false, fmt.Sprintf("an integer from 0 (unlimited) to %d", MaxRateLimit)),
+		check:  checkRateLimit,
 	}),
 	bind(fieldSpec[[]string]{
 		name:   "allowed_endpoints",
 		of:     func(u *Update) *Field[[]string] { return &u.AllowedEndpoints },
 		decode: decodeAs[[]string](true, "an array of strings or null"),
+		nul:    nulInList,
+		check:  checkAllowedEndpoints,
 	}),
 	bind(fieldSpec[[]string]{
 		name:   "scopes",
 		of:     func(u *Update) *Field[[]string] { return &u.Scopes },
 		decode: decodeAs[[]string](true, "an array of strings or null"),
+		nul:    nulInList,
+		check:  checkScopes,
 	}),
 	bind(fieldSpec[map[string]string]{
 		name:   "metadata",
 		of:     func(u *Update) *Field[map[string]string] { return &u.Metadata },
 		decode: decodeAs[map[string]string](true, "an object of strings or null"),
+		nul:    nulInMap,
+		check:  checkMetadata,
 	}),
 	bind(fieldSpec[*time.Time]{
 		name:   "expires_at",
 		of:     func(u *Update) *Field[*time.Time] { return &u.ExpiresAt },
 		decode: decodeExpiry,
+		check:  checkExpiresAt,
 	}),
 }
 
@@ -64,6 +79,8 @@ var bodyFields = []bodyField{
 type bodyField struct {
 	name   string
 	decode func(u *Update, raw json.RawMessage) (wrong string)
+	hasNUL func(u *Update) bool
+	check  func(u *Update, now time.Time) (wrong string)
 }
 
 // fieldSpec describes a body field whose value is a T.
@@ -73,6 +90,12 @@ type fieldSpec[T any] struct {
 	// decode turns the member's JSON value into a T, or says what is wrong
 	// with it (the error text after the name, e.g. "must be a string").
 	decode func(raw json.RawMessage) (v T, wrong string)
+	// nul reports whether v holds a NUL character; nil for a value without
+	// text.
+	nul func(v T) bool
+	// check says what the Manager refuses in v ("" when nothing); nil for a
+	// field that any value of its type suits.
+	check func(v T, now time.Time) (wrong string)
 }
 
 // bind returns the bodyField of s.
@@ -85,6 +108,16 @@ func bind[T any](s fieldSpec[T]) bodyField {
 				*s.of(u) = Set(v)
 			}
 			return wrong
+		},
+		hasNUL: func(u *Update) bool {
+			f := s.of(u)
+			return f.Set && s.nul != nil && s.nul(f.Value)
+		},
+		check: func(u *Update, now time.Time) string {
+			if f := s.of(u); f.Set && s.check != nil {
+				return s.check(f.Value, now)
+			}
+			return ""
 		},
 	}
 }
@@ -126,4 +159,17 @@ func decodeExpiry(raw json.RawMessage) (*time.Time, string) {
 		return nil, notAnExpiry(s)
 	}
 	return &t, ""
+}
+
+func nulInString(s string) bool { return strings.IndexByte(s, 0) >= 0 }
+
+func nulInList(l []string) bool { return slices.ContainsFunc(l, nulInString) }
+
+func nulInMap(m map[string]string) bool {
+	for k, v := range m {
+		if nulInString(k) || nulInString(v) {
+			return true
+		}
+	}
+	return false
 }
