@@ -10,9 +10,11 @@ import (
 )
 
 // bodyFields are the members of a create or update body, one per field of
-// Update, in Update's order. The admin handler's decoder (decodeFields) and
-// the Manager's validation (validateUpdate) read this table; the first bad
-// field in its order is the one an error names.
+// Update, in Update's order. Everything that knows the fields by name reads
+// this table: the admin handler's decoder (decodeFields), the Manager's
+// validation (validateUpdate), Update.Fields and Update.Empty, and the audit
+// log's Changes. The order is theirs too: the first bad field in it is the
+// one an error names, and Changes list fields in it.
 var bodyFields = []bodyField{
 	bind(fieldSpec[string]{
 		name:   "name",
@@ -20,6 +22,7 @@ var bodyFields = []bodyField{
 		decode: decodeAs[string](false, "a string"),
 		nul:    nulInString,
 		check:  checkName,
+		show:   func(t *Token) any { return t.Name },
 	}),
 	bind(fieldSpec[string]{
 		name:   "description",
@@ -27,6 +30,7 @@ var bodyFields = []bodyField{
 		decode: decodeAs[string](true, "a string"),
 		nul:    nulInString,
 		check:  checkDescription,
+		show:   func(t *Token) any { return t.Description },
 	}),
 	bind(fieldSpec[string]{
 		name:   "user_id",
@@ -34,17 +38,20 @@ var bodyFields = []bodyField{
 		decode: decodeAs[string](true, "a string"),
 		nul:    nulInString,
 		check:  checkUserID,
+		show:   func(t *Token) any { return t.UserID },
 	}),
 	bind(fieldSpec[bool]{
 		name:   "active",
 		of:     func(u *Update) *Field[bool] { return &u.Active },
 		decode: decodeAs[bool](false, "true or false"),
+		show:   func(t *Token) any { return t.Active },
 	}),
 	bind(fieldSpec[int]{
 		name:   "rate_limit",
 		of:     func(u *Update) *Field[int] { return &u.RateLimit },
 		decode: decodeAs[int](false, fmt.Sprintf("an integer from 0 (unlimited) to %d", MaxRateLimit)),
 		check:  checkRateLimit,
+		show:   func(t *Token) any { return t.RateLimit },
 	}),
 	bind(fieldSpec[[]string]{
 		name:   "allowed_endpoints",
@@ -52,6 +59,7 @@ var bodyFields = []bodyField{
 		decode: decodeAs[[]string](true, "an array of strings or null"),
 		nul:    nulInList,
 		check:  checkAllowedEndpoints,
+		show:   func(t *Token) any { return nullIfEmpty(t.AllowedEndpoints) },
 	}),
 	bind(fieldSpec[[]string]{
 		name:   "scopes",
@@ -59,6 +67,7 @@ var bodyFields = []bodyField{
 		decode: decodeAs[[]string](true, "an array of strings or null"),
 		nul:    nulInList,
 		check:  checkScopes,
+		show:   func(t *Token) any { return nullIfEmpty(t.Scopes) },
 	}),
 	bind(fieldSpec[map[string]string]{
 		name:   "metadata",
@@ -66,18 +75,28 @@ var bodyFields = []bodyField{
 		decode: decodeAs[map[string]string](true, "an object of strings or null"),
 		nul:    nulInMap,
 		check:  checkMetadata,
+		show:   func(t *Token) any { return nullIfEmpty(t.Metadata) },
 	}),
 	bind(fieldSpec[*time.Time]{
 		name:   "expires_at",
 		of:     func(u *Update) *Field[*time.Time] { return &u.ExpiresAt },
 		decode: decodeExpiry,
 		check:  checkExpiresAt,
+		show:   func(t *Token) any { return utcTime(t.ExpiresAt) },
 	}),
+}
+
+// auditField is a field an audit Change can name: its JSON name and how a
+// token shows its value.
+type auditField struct {
+	name string
+	show func(t *Token) any // t's value as the admin API shows it
 }
 
 // bodyField is one entry of bodyFields: a fieldSpec with its type erased.
 type bodyField struct {
-	name   string
+	auditField
+	isSet  func(u *Update) bool
 	decode func(u *Update, raw json.RawMessage) (wrong string)
 	hasNUL func(u *Update) bool
 	check  func(u *Update, now time.Time) (wrong string)
@@ -96,12 +115,14 @@ type fieldSpec[T any] struct {
 	// check says what the Manager refuses in v ("" when nothing); nil for a
 	// field that any value of its type suits.
 	check func(v T, now time.Time) (wrong string)
+	show  func(t *Token) any
 }
 
 // bind returns the bodyField of s.
 func bind[T any](s fieldSpec[T]) bodyField {
 	return bodyField{
-		name: s.name,
+		auditField: auditField{name: s.name, show: s.show},
+		isSet:      func(u *Update) bool { return s.of(u).Set },
 		decode: func(u *Update, raw json.RawMessage) string {
 			v, wrong := s.decode(raw)
 			if wrong == "" {
@@ -172,4 +193,12 @@ func nulInMap(m map[string]string) bool {
 		}
 	}
 	return false
+}
+
+// nullIfEmpty shows an empty list or map as null, as the admin API does.
+func nullIfEmpty[S ~[]string | ~map[string]string](v S) any {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
 }
