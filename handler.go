@@ -788,55 +788,71 @@ func (h *adminHandler) readObject(q *adminRequest) (map[string]json.RawMessage, 
 
 // readBody is readObject; with optional an empty body reads as {}.
 func (h *adminHandler) readBody(q *adminRequest, optional bool) (map[string]json.RawMessage, bool) {
-	if ct := q.r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			writeBody(q.w, http.StatusUnsupportedMediaType, bodyMediaType)
-			return nil, false
-		}
+	if ct := q.r.Header.Get("Content-Type"); ct != "" && !isJSONMediaType(ct) {
+		writeBody(q.w, http.StatusUnsupportedMediaType, bodyMediaType)
+		return nil, false
 	}
 	body := http.MaxBytesReader(q.w, q.r.Body, h.cfg.maxBody)
 	defer body.Close()
-	dec := json.NewDecoder(body)
+	fields, err := decodeObject(body)
+	switch {
+	case err == nil:
+		return fields, true
+	case tooLarge(err):
+		writeBody(q.w, http.StatusRequestEntityTooLarge, bodyTooLarge)
+	case optional && errors.Is(err, io.EOF):
+		return map[string]json.RawMessage{}, true
+	default:
+		badRequest(q.w, bodyErrorText(err))
+	}
+	return nil, false
+}
+
+// isJSONMediaType reports whether a Content-Type is application/json or
+// another JSON type (+json).
+func isJSONMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// errTrailing is decodeObject's error for a body with something after its
+// object.
+var errTrailing = errors.New("apitoken: trailing data after the JSON object")
+
+// decodeObject reads one JSON object, followed by nothing but white space,
+// and returns its members undecoded. An empty body is io.EOF.
+func decodeObject(r io.Reader) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(r)
 	var fields map[string]json.RawMessage
-	err := dec.Decode(&fields)
-	if err == nil && fields == nil { // the body was null
-		err = errors.New("null")
+	if err := dec.Decode(&fields); err != nil {
+		return nil, err
 	}
-	if err == nil {
-		// Only white space may follow the object.
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = terr
-			if err == nil {
-				err = errors.New("trailing data")
-			}
-			if !tooLarge(err) {
-				badRequest(q.w, "Request body must hold a single JSON object, with nothing after it")
-				return nil, false
-			}
-		}
+	if fields == nil { // the body was null
+		return nil, errors.New("apitoken: the body is null")
 	}
-	if err != nil {
+	if _, err := dec.Token(); err != io.EOF {
 		if tooLarge(err) {
-			writeBody(q.w, http.StatusRequestEntityTooLarge, bodyTooLarge)
-			return nil, false
+			return nil, err
 		}
-		var se *json.SyntaxError
-		switch {
-		case optional && errors.Is(err, io.EOF):
-			return map[string]json.RawMessage{}, true
-		case errors.Is(err, io.EOF):
-			badRequest(q.w, errBodyNotJSONObject+"; the body is empty")
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			badRequest(q.w, "Malformed JSON: unexpected end of the body")
-		case errors.As(err, &se):
-			badRequest(q.w, fmt.Sprintf("Malformed JSON at byte %d: %s", se.Offset, se.Error()))
-		default:
-			badRequest(q.w, errBodyNotJSONObject)
-		}
-		return nil, false
+		return nil, errTrailing
 	}
-	return fields, true
+	return fields, nil
+}
+
+// bodyErrorText is the 400 error text for decodeObject's err.
+func bodyErrorText(err error) string {
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, errTrailing):
+		return "Request body must hold a single JSON object, with nothing after it"
+	case errors.Is(err, io.EOF):
+		return errBodyNotJSONObject + "; the body is empty"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "Malformed JSON: unexpected end of the body"
+	case errors.As(err, &se):
+		return fmt.Sprintf("Malformed JSON at byte %d: %s", se.Offset, se.Error())
+	}
+	return errBodyNotJSONObject
 }
 
 func tooLarge(err error) bool {
