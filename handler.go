@@ -478,52 +478,9 @@ func page(q *adminRequest, query map[string][]string) (limit, offset int, ok boo
 }
 
 func (h *adminHandler) list(q *adminRequest) {
-	query := q.r.URL.Query()
-	var opts ListOptions
-	var ok bool
-	if opts.Limit, opts.Offset, ok = page(q, query); !ok {
+	opts, ok := listOptions(q)
+	if !ok {
 		return
-	}
-	if v, ok := queryValue(query, "active"); ok {
-		switch v {
-		case "true":
-			opts.Active = new(bool)
-			*opts.Active = true
-		case "false":
-			opts.Active = new(bool)
-		default:
-			badRequest(q.w, "active must be true or false")
-			return
-		}
-	}
-	if v, ok := queryValue(query, "search"); ok {
-		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxSearchLen {
-			badRequest(q.w, fmt.Sprintf("search must be valid UTF-8 of at most %d characters", maxSearchLen))
-			return
-		}
-		opts.Search = v
-	}
-	if v, ok := queryValue(query, "user_id"); ok {
-		if !utf8.ValidString(v) || len(v) > maxShortField {
-			badRequest(q.w, fmt.Sprintf("user_id must be valid UTF-8 of at most %d bytes", maxShortField))
-			return
-		}
-		opts.UserID = v
-	}
-	if v, ok := queryValue(query, "status"); ok {
-		if v == "" || CheckStatus(v) != nil {
-			badRequest(q.w, "status must be active, disabled or expired")
-			return
-		}
-		opts.Status = v
-	}
-	if v, ok := queryValue(query, "expires_before"); ok {
-		t, err := parseQueryTime(v)
-		if err != nil {
-			badRequest(q.w, "expires_before must be a date (2026-12-31) or an RFC 3339 time (2026-12-31T18:00:00Z)")
-			return
-		}
-		opts.ExpiresBefore = &t
 	}
 	ctx := q.r.Context()
 	tokens, total, err := h.m.List(ctx, opts)
@@ -546,6 +503,59 @@ func (h *adminHandler) list(q *adminRequest) {
 		out.Tokens[i] = listedToken{Token: tokenView(t), TokenStats: st[t.ID]}
 	}
 	writeJSON(q.w, http.StatusOK, out)
+}
+
+// listOptions reads the list's query parameters. On failure it has answered
+// the request.
+func listOptions(q *adminRequest) (ListOptions, bool) {
+	query := q.r.URL.Query()
+	var opts ListOptions
+	var ok bool
+	if opts.Limit, opts.Offset, ok = page(q, query); !ok {
+		return opts, false
+	}
+	if v, ok := queryValue(query, "active"); ok {
+		switch v {
+		case "true":
+			opts.Active = new(bool)
+			*opts.Active = true
+		case "false":
+			opts.Active = new(bool)
+		default:
+			badRequest(q.w, "active must be true or false")
+			return opts, false
+		}
+	}
+	if v, ok := queryValue(query, "search"); ok {
+		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxSearchLen {
+			badRequest(q.w, fmt.Sprintf("search must be valid UTF-8 of at most %d characters", maxSearchLen))
+			return opts, false
+		}
+		opts.Search = v
+	}
+	if v, ok := queryValue(query, "user_id"); ok {
+		if !utf8.ValidString(v) || len(v) > maxShortField {
+			badRequest(q.w, fmt.Sprintf("user_id must be valid UTF-8 of at most %d bytes", maxShortField))
+			return opts, false
+		}
+		opts.UserID = v
+	}
+	if v, ok := queryValue(query, "status"); ok {
+		if v == "" || CheckStatus(v) != nil {
+			badRequest(q.w, "status must be active, disabled or expired")
+			return opts, false
+		}
+		opts.Status = v
+	}
+	if v, ok := queryValue(query, "expires_before"); ok {
+		t, err := parseQueryTime(v)
+		if err != nil {
+			badRequest(q.w, "expires_before must be a date (2026-12-31) or an RFC 3339 time (2026-12-31T18:00:00Z)")
+			return opts, false
+		}
+		opts.ExpiresBefore = &t
+	}
+	return opts, true
 }
 
 // parseQueryTime parses a date or an RFC 3339 time from a query parameter,
