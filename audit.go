@@ -121,20 +121,23 @@ func UpdateAction(u Update) string {
 	return ActionUpdate
 }
 
-// auditFields are the fields an AuditEntry can name, in their order.
-var auditFields = []string{"name", "description", "user_id", "active", "rate_limit",
-	"allowed_endpoints", "scopes", "metadata", "expires_at", "start", "previous_expires_at"}
+// rotationFields are the fields of a rotation's Changes. (Creates and
+// updates change bodyFields.)
+var rotationFields = []auditField{
+	{name: "start", show: func(t *Token) any { return t.Start }},
+	{name: "previous_expires_at", show: func(t *Token) any { return utcTime(t.PreviousExpiresAt) }},
+}
 
 // CreateChanges returns the Changes of an audit entry for creating t: every
 // field given a value, from null.
 func CreateChanges(t *Token) []Change {
 	var out []Change
-	for _, f := range auditFields[:9] {
-		to := fieldValue(t, f)
+	for _, f := range bodyFields {
+		to := f.value(t)
 		if string(to) == "null" || string(to) == `""` {
 			continue
 		}
-		out = append(out, Change{Field: f, From: json.RawMessage("null"), To: to})
+		out = append(out, Change{Field: f.name, From: json.RawMessage("null"), To: to})
 	}
 	return out
 }
@@ -142,66 +145,38 @@ func CreateChanges(t *Token) []Change {
 // UpdateChanges returns the Changes of an audit entry for the update u that
 // turned before into after: the fields u sets whose value differs.
 func UpdateChanges(before, after *Token, u Update) []Change {
-	return diff(before, after, u.Fields())
-}
-
-// RotateChanges returns the Changes of an audit entry for a rotation that
-// turned before into after: start and previous_expires_at.
-func RotateChanges(before, after *Token) []Change {
-	return diff(before, after, []string{"start", "previous_expires_at"})
-}
-
-func diff(before, after *Token, fields []string) []Change {
 	out := []Change{}
-	for _, f := range auditFields {
-		if !slices.Contains(fields, f) {
-			continue
-		}
-		from, to := fieldValue(before, f), fieldValue(after, f)
-		if string(from) != string(to) {
-			out = append(out, Change{Field: f, From: from, To: to})
+	for _, f := range bodyFields {
+		if f.isSet(&u) {
+			out = f.appendChange(out, before, after)
 		}
 	}
 	return out
 }
 
-// fieldValue is the JSON value of t's field f as the admin API shows it.
-func fieldValue(t *Token, f string) json.RawMessage {
-	var v any
-	switch f {
-	case "name":
-		v = t.Name
-	case "description":
-		v = t.Description
-	case "user_id":
-		v = t.UserID
-	case "active":
-		v = t.Active
-	case "rate_limit":
-		v = t.RateLimit
-	case "allowed_endpoints":
-		v = t.AllowedEndpoints
-		if len(t.AllowedEndpoints) == 0 {
-			v = nil
-		}
-	case "scopes":
-		v = t.Scopes
-		if len(t.Scopes) == 0 {
-			v = nil
-		}
-	case "metadata":
-		v = t.Metadata
-		if len(t.Metadata) == 0 {
-			v = nil
-		}
-	case "expires_at":
-		v = utcTime(t.ExpiresAt)
-	case "start":
-		v = t.Start
-	case "previous_expires_at":
-		v = utcTime(t.PreviousExpiresAt)
+// RotateChanges returns the Changes of an audit entry for a rotation that
+// turned before into after: start and previous_expires_at.
+func RotateChanges(before, after *Token) []Change {
+	out := []Change{}
+	for _, f := range rotationFields {
+		out = f.appendChange(out, before, after)
 	}
-	b, err := json.Marshal(v)
+	return out
+}
+
+// appendChange appends the Change of f from before to after, if its value
+// differs.
+func (f auditField) appendChange(out []Change, before, after *Token) []Change {
+	from, to := f.value(before), f.value(after)
+	if string(from) == string(to) {
+		return out
+	}
+	return append(out, Change{Field: f.name, From: from, To: to})
+}
+
+// value is the JSON value of f in t as the admin API shows it.
+func (f auditField) value(t *Token) json.RawMessage {
+	b, err := json.Marshal(f.show(t))
 	if err != nil { // strings, bools, ints, string maps and times always encode
 		return json.RawMessage("null")
 	}

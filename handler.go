@@ -1,7 +1,6 @@
 package apitoken
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -14,7 +13,6 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -480,52 +478,9 @@ func page(q *adminRequest, query map[string][]string) (limit, offset int, ok boo
 }
 
 func (h *adminHandler) list(q *adminRequest) {
-	query := q.r.URL.Query()
-	var opts ListOptions
-	var ok bool
-	if opts.Limit, opts.Offset, ok = page(q, query); !ok {
+	opts, ok := listOptions(q)
+	if !ok {
 		return
-	}
-	if v, ok := queryValue(query, "active"); ok {
-		switch v {
-		case "true":
-			opts.Active = new(bool)
-			*opts.Active = true
-		case "false":
-			opts.Active = new(bool)
-		default:
-			badRequest(q.w, "active must be true or false")
-			return
-		}
-	}
-	if v, ok := queryValue(query, "search"); ok {
-		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxSearchLen {
-			badRequest(q.w, fmt.Sprintf("search must be valid UTF-8 of at most %d characters", maxSearchLen))
-			return
-		}
-		opts.Search = v
-	}
-	if v, ok := queryValue(query, "user_id"); ok {
-		if !utf8.ValidString(v) || len(v) > maxShortField {
-			badRequest(q.w, fmt.Sprintf("user_id must be valid UTF-8 of at most %d bytes", maxShortField))
-			return
-		}
-		opts.UserID = v
-	}
-	if v, ok := queryValue(query, "status"); ok {
-		if v == "" || CheckStatus(v) != nil {
-			badRequest(q.w, "status must be active, disabled or expired")
-			return
-		}
-		opts.Status = v
-	}
-	if v, ok := queryValue(query, "expires_before"); ok {
-		t, err := parseQueryTime(v)
-		if err != nil {
-			badRequest(q.w, "expires_before must be a date (2026-12-31) or an RFC 3339 time (2026-12-31T18:00:00Z)")
-			return
-		}
-		opts.ExpiresBefore = &t
 	}
 	ctx := q.r.Context()
 	tokens, total, err := h.m.List(ctx, opts)
@@ -548,6 +503,59 @@ func (h *adminHandler) list(q *adminRequest) {
 		out.Tokens[i] = listedToken{Token: tokenView(t), TokenStats: st[t.ID]}
 	}
 	writeJSON(q.w, http.StatusOK, out)
+}
+
+// listOptions reads the list's query parameters. On failure it has answered
+// the request.
+func listOptions(q *adminRequest) (ListOptions, bool) {
+	query := q.r.URL.Query()
+	var opts ListOptions
+	var ok bool
+	if opts.Limit, opts.Offset, ok = page(q, query); !ok {
+		return opts, false
+	}
+	if v, ok := queryValue(query, "active"); ok {
+		switch v {
+		case "true":
+			opts.Active = new(bool)
+			*opts.Active = true
+		case "false":
+			opts.Active = new(bool)
+		default:
+			badRequest(q.w, "active must be true or false")
+			return opts, false
+		}
+	}
+	if v, ok := queryValue(query, "search"); ok {
+		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxSearchLen {
+			badRequest(q.w, fmt.Sprintf("search must be valid UTF-8 of at most %d characters", maxSearchLen))
+			return opts, false
+		}
+		opts.Search = v
+	}
+	if v, ok := queryValue(query, "user_id"); ok {
+		if !utf8.ValidString(v) || len(v) > maxShortField {
+			badRequest(q.w, fmt.Sprintf("user_id must be valid UTF-8 of at most %d bytes", maxShortField))
+			return opts, false
+		}
+		opts.UserID = v
+	}
+	if v, ok := queryValue(query, "status"); ok {
+		if v == "" || CheckStatus(v) != nil {
+			badRequest(q.w, "status must be active, disabled or expired")
+			return opts, false
+		}
+		opts.Status = v
+	}
+	if v, ok := queryValue(query, "expires_before"); ok {
+		t, err := parseQueryTime(v)
+		if err != nil {
+			badRequest(q.w, "expires_before must be a date (2026-12-31) or an RFC 3339 time (2026-12-31T18:00:00Z)")
+			return opts, false
+		}
+		opts.ExpiresBefore = &t
+	}
+	return opts, true
 }
 
 // parseQueryTime parses a date or an RFC 3339 time from a query parameter,
@@ -790,66 +798,76 @@ func (h *adminHandler) readObject(q *adminRequest) (map[string]json.RawMessage, 
 
 // readBody is readObject; with optional an empty body reads as {}.
 func (h *adminHandler) readBody(q *adminRequest, optional bool) (map[string]json.RawMessage, bool) {
-	if ct := q.r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			writeBody(q.w, http.StatusUnsupportedMediaType, bodyMediaType)
-			return nil, false
-		}
+	if ct := q.r.Header.Get("Content-Type"); ct != "" && !isJSONMediaType(ct) {
+		writeBody(q.w, http.StatusUnsupportedMediaType, bodyMediaType)
+		return nil, false
 	}
 	body := http.MaxBytesReader(q.w, q.r.Body, h.cfg.maxBody)
 	defer body.Close()
-	dec := json.NewDecoder(body)
+	fields, err := decodeObject(body)
+	switch {
+	case err == nil:
+		return fields, true
+	case tooLarge(err):
+		writeBody(q.w, http.StatusRequestEntityTooLarge, bodyTooLarge)
+	case optional && errors.Is(err, io.EOF):
+		return map[string]json.RawMessage{}, true
+	default:
+		badRequest(q.w, bodyErrorText(err))
+	}
+	return nil, false
+}
+
+// isJSONMediaType reports whether a Content-Type is application/json or
+// another JSON type (+json).
+func isJSONMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// errTrailing is decodeObject's error for a body with something after its
+// object.
+var errTrailing = errors.New("apitoken: trailing data after the JSON object")
+
+// decodeObject reads one JSON object, followed by nothing but white space,
+// and returns its members undecoded. An empty body is io.EOF.
+func decodeObject(r io.Reader) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(r)
 	var fields map[string]json.RawMessage
-	err := dec.Decode(&fields)
-	if err == nil && fields == nil { // the body was null
-		err = errors.New("null")
+	if err := dec.Decode(&fields); err != nil {
+		return nil, err
 	}
-	if err == nil {
-		// Only white space may follow the object.
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = terr
-			if err == nil {
-				err = errors.New("trailing data")
-			}
-			if !tooLarge(err) {
-				badRequest(q.w, "Request body must hold a single JSON object, with nothing after it")
-				return nil, false
-			}
-		}
+	if fields == nil { // the body was null
+		return nil, errors.New("apitoken: the body is null")
 	}
-	if err != nil {
+	if _, err := dec.Token(); err != io.EOF {
 		if tooLarge(err) {
-			writeBody(q.w, http.StatusRequestEntityTooLarge, bodyTooLarge)
-			return nil, false
+			return nil, err
 		}
-		var se *json.SyntaxError
-		switch {
-		case optional && errors.Is(err, io.EOF):
-			return map[string]json.RawMessage{}, true
-		case errors.Is(err, io.EOF):
-			badRequest(q.w, errBodyNotJSONObject+"; the body is empty")
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			badRequest(q.w, "Malformed JSON: unexpected end of the body")
-		case errors.As(err, &se):
-			badRequest(q.w, fmt.Sprintf("Malformed JSON at byte %d: %s", se.Offset, se.Error()))
-		default:
-			badRequest(q.w, errBodyNotJSONObject)
-		}
-		return nil, false
+		return nil, errTrailing
 	}
-	return fields, true
+	return fields, nil
+}
+
+// bodyErrorText is the 400 error text for decodeObject's err.
+func bodyErrorText(err error) string {
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, errTrailing):
+		return "Request body must hold a single JSON object, with nothing after it"
+	case errors.Is(err, io.EOF):
+		return errBodyNotJSONObject + "; the body is empty"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "Malformed JSON: unexpected end of the body"
+	case errors.As(err, &se):
+		return fmt.Sprintf("Malformed JSON at byte %d: %s", se.Offset, se.Error())
+	}
+	return errBodyNotJSONObject
 }
 
 func tooLarge(err error) bool {
 	var mbe *http.MaxBytesError
 	return errors.As(err, &mbe)
-}
-
-// bodyFields are the members a create or update body may have.
-var bodyFields = map[string]bool{
-	"name": true, "description": true, "user_id": true, "active": true, "rate_limit": true,
-	"allowed_endpoints": true, "scopes": true, "metadata": true, "expires_at": true,
 }
 
 // unknownField is the error text for a body member no route accepts.
@@ -864,115 +882,21 @@ func (e *fieldError) Error() string { return e.msg }
 
 // decodeFields turns the members of a create or update body into an Update:
 // a member present sets its field, null clears a nullable one. Unknown
-// members and wrong types are errors naming the field. Values are checked by
-// the Manager before anything is written.
+// members (the first in name order) and then wrong types (the first in the
+// order of bodyFields) are errors naming the field: the same error for the
+// same body. Values are checked by the Manager before anything is written.
 func decodeFields(fields map[string]json.RawMessage) (Update, error) {
 	var u Update
-	names := make([]string, 0, len(fields))
-	for k := range fields {
-		names = append(names, k)
-	}
-	sort.Strings(names) // the same error for the same body
-	for _, k := range names {
-		if !bodyFields[k] {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if !isBodyField(k) {
 			return u, &fieldError{unknownField(k)}
 		}
 	}
-	bad := func(field, want string) error { return &fieldError{field + " must be " + want} }
-	isNull := func(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
-
-	str := func(name string, f *Field[string], nullable bool) error {
-		raw, ok := fields[name]
-		if !ok {
-			return nil
-		}
-		if isNull(raw) {
-			if !nullable {
-				return bad(name, "a string")
+	for _, f := range bodyFields {
+		if raw, ok := fields[f.name]; ok {
+			if wrong := f.decode(&u, raw); wrong != "" {
+				return u, &fieldError{f.name + " " + wrong}
 			}
-			*f = Set("")
-			return nil
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return bad(name, "a string")
-		}
-		*f = Set(s)
-		return nil
-	}
-	list := func(name string, f *Field[[]string]) error {
-		raw, ok := fields[name]
-		if !ok {
-			return nil
-		}
-		if isNull(raw) {
-			*f = Set[[]string](nil)
-			return nil
-		}
-		var s []string
-		if json.Unmarshal(raw, &s) != nil || s == nil {
-			return bad(name, "an array of strings or null")
-		}
-		*f = Set(s)
-		return nil
-	}
-	if err := str("name", &u.Name, false); err != nil {
-		return u, err
-	}
-	if err := str("description", &u.Description, true); err != nil {
-		return u, err
-	}
-	if err := str("user_id", &u.UserID, true); err != nil {
-		return u, err
-	}
-	if raw, ok := fields["active"]; ok {
-		var b bool
-		if isNull(raw) || json.Unmarshal(raw, &b) != nil {
-			return u, bad("active", "true or false")
-		}
-		u.Active = Set(b)
-	}
-	if raw, ok := fields["rate_limit"]; ok {
-		var n int
-		if isNull(raw) || json.Unmarshal(raw, &n) != nil {
-			return u, bad("rate_limit", fmt.Sprintf("an integer from 0 (unlimited) to %d", MaxRateLimit))
-		}
-		u.RateLimit = Set(n)
-	}
-	if err := list("allowed_endpoints", &u.AllowedEndpoints); err != nil {
-		return u, err
-	}
-	if err := list("scopes", &u.Scopes); err != nil {
-		return u, err
-	}
-	if raw, ok := fields["metadata"]; ok {
-		if isNull(raw) {
-			u.Metadata = Set[map[string]string](nil)
-		} else {
-			var md map[string]string
-			if json.Unmarshal(raw, &md) != nil || md == nil {
-				return u, bad("metadata", "an object of strings or null")
-			}
-			u.Metadata = Set(md)
-		}
-	}
-	if raw, ok := fields["expires_at"]; ok {
-		if isNull(raw) {
-			u.ExpiresAt = Set[*time.Time](nil)
-		} else {
-			var s string
-			if json.Unmarshal(raw, &s) != nil {
-				return u, bad("expires_at", "a date (2026-12-31), an RFC 3339 time or null")
-			}
-			t, err := ParseExpiry(s)
-			if err != nil {
-				var ve *ValidationError
-				if errors.As(err, &ve) {
-					return u, &fieldError{ve.Field + " " + ve.Message}
-				}
-				return u, err
-			}
-			u.ExpiresAt = Set(&t)
 		}
 	}
 	return u, nil

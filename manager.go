@@ -640,7 +640,12 @@ func ParseExpiry(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), nil
 	}
-	return time.Time{}, &ValidationError{Field: "expires_at", Message: fmt.Sprintf("%q is neither a date (2026-12-31) nor an RFC 3339 time (2026-12-31T00:00:00Z)", truncate(s, 64))}
+	return time.Time{}, &ValidationError{Field: "expires_at", Message: notAnExpiry(s)}
+}
+
+// notAnExpiry is ParseExpiry's error message for s.
+func notAnExpiry(s string) string {
+	return fmt.Sprintf("%q is neither a date (2026-12-31) nor an RFC 3339 time (2026-12-31T00:00:00Z)", truncate(s, 64))
 }
 
 func truncate(s string, n int) string {
@@ -659,100 +664,113 @@ func (m *Manager) validate(t *Token, now time.Time) error {
 	return m.validateUpdate(u, now)
 }
 
+// validateUpdate returns a *ValidationError for the first field of u, in
+// the order of bodyFields, that holds a NUL character (PostgreSQL text cannot
+// hold one, and no field has a use for it); else for the first whose value
+// the field's check refuses.
 func (m *Manager) validateUpdate(u Update, now time.Time) error {
-	bad := func(field, msg string) error { return &ValidationError{Field: field, Message: msg} }
-	// PostgreSQL text cannot hold NUL; no field has a use for it.
-	for _, f := range []struct {
-		set   bool
-		name  string
-		value []string
-	}{
-		{u.Name.Set, "name", []string{u.Name.Value}},
-		{u.Description.Set, "description", []string{u.Description.Value}},
-		{u.UserID.Set, "user_id", []string{u.UserID.Value}},
-		{u.AllowedEndpoints.Set, "allowed_endpoints", u.AllowedEndpoints.Value},
-		{u.Scopes.Set, "scopes", u.Scopes.Value},
-	} {
-		for _, v := range f.value {
-			if f.set && strings.IndexByte(v, 0) >= 0 {
-				return bad(f.name, "must not contain NUL characters")
-			}
+	for _, f := range bodyFields {
+		if f.hasNUL(&u) {
+			return &ValidationError{Field: f.name, Message: "must not contain NUL characters"}
 		}
 	}
-	if u.Metadata.Set {
-		for k, v := range u.Metadata.Value {
-			if strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0 {
-				return bad("metadata", "must not contain NUL characters")
-			}
-		}
-	}
-	if u.Name.Set {
-		switch n := u.Name.Value; {
-		case strings.TrimSpace(n) == "":
-			return bad("name", "is required")
-		case !utf8.ValidString(n):
-			return bad("name", "must be valid UTF-8")
-		case utf8.RuneCountInString(n) > MaxNameLen:
-			return bad("name", fmt.Sprintf("must be at most %d characters", MaxNameLen))
-		}
-	}
-	if u.Description.Set {
-		if d := u.Description.Value; !utf8.ValidString(d) {
-			return bad("description", "must be valid UTF-8")
-		} else if utf8.RuneCountInString(d) > MaxDescriptionLen {
-			return bad("description", fmt.Sprintf("must be at most %d characters", MaxDescriptionLen))
-		}
-	}
-	if u.UserID.Set && (len(u.UserID.Value) > maxShortField || !utf8.ValidString(u.UserID.Value)) {
-		return bad("user_id", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", maxShortField))
-	}
-	if u.RateLimit.Set {
-		if r := u.RateLimit.Value; r < 0 {
-			return bad("rate_limit", "must be 0 (unlimited) or more")
-		} else if r > MaxRateLimit {
-			return bad("rate_limit", fmt.Sprintf("must be at most %d", MaxRateLimit))
-		}
-	}
-	if u.AllowedEndpoints.Set {
-		if len(u.AllowedEndpoints.Value) > MaxPatterns {
-			return bad("allowed_endpoints", fmt.Sprintf("must hold at most %d patterns", MaxPatterns))
-		}
-		if err := pathmatch.Validate(u.AllowedEndpoints.Value); err != nil {
-			return bad("allowed_endpoints", strings.TrimPrefix(err.Error(), "apitoken: "))
-		}
-	}
-	if u.Scopes.Set {
-		if len(u.Scopes.Value) > MaxScopes {
-			return bad("scopes", fmt.Sprintf("must hold at most %d scopes", MaxScopes))
-		}
-		for _, s := range u.Scopes.Value {
-			if s == "" || len(s) > maxShortField || strings.ContainsAny(s, " \t\r\n") || !utf8.ValidString(s) {
-				return bad("scopes", fmt.Sprintf("%q must be 1 to %d characters without white space", truncate(s, 64), maxShortField))
-			}
-		}
-	}
-	if u.Metadata.Set {
-		if len(u.Metadata.Value) > MaxMetadataKeys {
-			return bad("metadata", fmt.Sprintf("must hold at most %d keys", MaxMetadataKeys))
-		}
-		for k, v := range u.Metadata.Value {
-			if k == "" || len(k) > maxShortField || !utf8.ValidString(k) {
-				return bad("metadata", fmt.Sprintf("key %q must be 1 to %d bytes of UTF-8", truncate(k, 64), maxShortField))
-			}
-			if len(v) > MaxDescriptionLen || !utf8.ValidString(v) {
-				return bad("metadata", fmt.Sprintf("value of %q must be at most %d bytes of UTF-8", truncate(k, 64), MaxDescriptionLen))
-			}
-		}
-	}
-	if u.ExpiresAt.Set && u.ExpiresAt.Value != nil {
-		if !u.ExpiresAt.Value.After(now) {
-			return bad("expires_at", "must be in the future")
-		}
-		if u.ExpiresAt.Value.Year() > 9999 {
-			return bad("expires_at", "must be before the year 10000")
+	for _, f := range bodyFields {
+		if wrong := f.check(&u, now); wrong != "" {
+			return &ValidationError{Field: f.name, Message: wrong}
 		}
 	}
 	return nil
+}
+
+// The checks of bodyFields: each says what is wrong with a field's value
+// (the ValidationError's Message), "" when nothing is.
+
+func checkName(n string, _ time.Time) string {
+	switch {
+	case strings.TrimSpace(n) == "":
+		return "is required"
+	case !utf8.ValidString(n):
+		return "must be valid UTF-8"
+	case utf8.RuneCountInString(n) > MaxNameLen:
+		return fmt.Sprintf("must be at most %d characters", MaxNameLen)
+	}
+	return ""
+}
+
+func checkDescription(d string, _ time.Time) string {
+	switch {
+	case !utf8.ValidString(d):
+		return "must be valid UTF-8"
+	case utf8.RuneCountInString(d) > MaxDescriptionLen:
+		return fmt.Sprintf("must be at most %d characters", MaxDescriptionLen)
+	}
+	return ""
+}
+
+func checkUserID(id string, _ time.Time) string {
+	if len(id) > maxShortField || !utf8.ValidString(id) {
+		return fmt.Sprintf("must be valid UTF-8 of at most %d bytes", maxShortField)
+	}
+	return ""
+}
+
+func checkRateLimit(r int, _ time.Time) string {
+	switch {
+	case r < 0:
+		return "must be 0 (unlimited) or more"
+	case r > MaxRateLimit:
+		return fmt.Sprintf("must be at most %d", MaxRateLimit)
+	}
+	return ""
+}
+
+func checkAllowedEndpoints(patterns []string, _ time.Time) string {
+	if len(patterns) > MaxPatterns {
+		return fmt.Sprintf("must hold at most %d patterns", MaxPatterns)
+	}
+	if err := pathmatch.Validate(patterns); err != nil {
+		return strings.TrimPrefix(err.Error(), "apitoken: ")
+	}
+	return ""
+}
+
+func checkScopes(scopes []string, _ time.Time) string {
+	if len(scopes) > MaxScopes {
+		return fmt.Sprintf("must hold at most %d scopes", MaxScopes)
+	}
+	for _, s := range scopes {
+		if s == "" || len(s) > maxShortField || strings.ContainsAny(s, " \t\r\n") || !utf8.ValidString(s) {
+			return fmt.Sprintf("%q must be 1 to %d characters without white space", truncate(s, 64), maxShortField)
+		}
+	}
+	return ""
+}
+
+func checkMetadata(md map[string]string, _ time.Time) string {
+	if len(md) > MaxMetadataKeys {
+		return fmt.Sprintf("must hold at most %d keys", MaxMetadataKeys)
+	}
+	for k, v := range md {
+		if k == "" || len(k) > maxShortField || !utf8.ValidString(k) {
+			return fmt.Sprintf("key %q must be 1 to %d bytes of UTF-8", truncate(k, 64), maxShortField)
+		}
+		if len(v) > MaxDescriptionLen || !utf8.ValidString(v) {
+			return fmt.Sprintf("value of %q must be at most %d bytes of UTF-8", truncate(k, 64), MaxDescriptionLen)
+		}
+	}
+	return ""
+}
+
+func checkExpiresAt(e *time.Time, now time.Time) string {
+	switch {
+	case e == nil:
+		return ""
+	case !e.After(now):
+		return "must be in the future"
+	case e.Year() > 9999:
+		return "must be before the year 10000"
+	}
+	return ""
 }
 
 // TokenUsage reports one token's usage over the last days days (1 to 90).

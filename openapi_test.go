@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
@@ -1084,6 +1085,40 @@ func newManagerHandler(t *testing.T, st apitoken.Store, opts ...apitoken.Handler
 		t.Fatal(err)
 	}
 	return h
+}
+
+// The request schemas list exactly the body members the handler decodes (the
+// package's table of body fields, which Update, the Manager's validation and
+// the audit log read too), and no others are allowed; name alone is required
+// to create.
+func TestOpenAPIRequestSchemasListBodyFields(t *testing.T) {
+	doc := loadOpenAPI(t)
+	want := slices.Sorted(slices.Values(apitoken.BodyFieldNames()))
+	for _, tc := range []struct {
+		name     string
+		required []any
+	}{
+		{"CreateTokenRequest", []any{"name"}},
+		{"UpdateTokenRequest", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := doc.resolve("#/components/schemas/" + tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, _ := v.(map[string]any)
+			props, _ := s["properties"].(map[string]any)
+			if got := slices.Sorted(maps.Keys(props)); !slices.Equal(got, want) {
+				t.Errorf("properties = %v, want the body fields %v", got, want)
+			}
+			if s["additionalProperties"] != false {
+				t.Errorf("additionalProperties = %v, want false", s["additionalProperties"])
+			}
+			if req, _ := s["required"].([]any); !slices.Equal(req, tc.required) {
+				t.Errorf("required = %v, want %v", req, tc.required)
+			}
+		})
+	}
 }
 
 // The request schemas agree with the handler on the inputs a schema can

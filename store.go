@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -80,29 +81,19 @@ type Update struct {
 
 // Empty reports whether the update changes nothing.
 func (u Update) Empty() bool {
-	return !(u.Name.Set || u.Description.Set || u.UserID.Set || u.Active.Set || u.RateLimit.Set ||
-		u.AllowedEndpoints.Set || u.Scopes.Set || u.Metadata.Set || u.ExpiresAt.Set)
+	return !slices.ContainsFunc(bodyFields, func(f bodyField) bool { return f.isSet(&u) })
 }
 
 // Fields returns the JSON names of the fields the update sets, in a fixed
 // order (for audit records and NOTIFY payloads).
 func (u Update) Fields() []string {
-	var f []string
-	add := func(set bool, name string) {
-		if set {
-			f = append(f, name)
+	var names []string
+	for _, f := range bodyFields {
+		if f.isSet(&u) {
+			names = append(names, f.name)
 		}
 	}
-	add(u.Name.Set, "name")
-	add(u.Description.Set, "description")
-	add(u.UserID.Set, "user_id")
-	add(u.Active.Set, "active")
-	add(u.RateLimit.Set, "rate_limit")
-	add(u.AllowedEndpoints.Set, "allowed_endpoints")
-	add(u.Scopes.Set, "scopes")
-	add(u.Metadata.Set, "metadata")
-	add(u.ExpiresAt.Set, "expires_at")
-	return f
+	return names
 }
 
 // Apply changes t by the fields u sets (the reference semantics every Store
