@@ -1,7 +1,6 @@
 package apitoken
 
 import (
-	"math"
 	"time"
 )
 
@@ -93,10 +92,6 @@ type RateLimitedToken struct {
 	Requests int64 `json:"requests"`
 }
 
-// RateLimited reports whether a status code counts as a rate-limited
-// request (429 Too Many Requests), for RateLimitedRequests.
-func RateLimited(status int) bool { return status == 429 }
-
 // TokenStats are the counts the spec's token list shows beside each token.
 type TokenStats struct {
 	Requests24h   int64 `json:"requests_24h"`
@@ -104,32 +99,16 @@ type TokenStats struct {
 	TotalRequests int64 `json:"total_requests"`
 }
 
-// AvgMillis converts a summed response time over n requests into the
-// reports' average in milliseconds, rounded to 0.01 ms (0 when n is 0).
-// Stores use it so every store rounds alike.
-func AvgMillis(sum time.Duration, n int64) float64 {
-	if n <= 0 {
-		return 0
-	}
-	return RoundMillis(float64(sum) / float64(n) / float64(time.Millisecond))
-}
-
-// RoundMillis rounds a millisecond figure to 0.01 ms.
-func RoundMillis(ms float64) float64 { return math.Round(ms*100) / 100 }
-
-// Successful reports whether a status code counts as a successful request.
-func Successful(status int) bool { return status < 400 }
-
-// MinDays and MaxDays bound the days parameter of the analytics methods.
+// minDays and maxDays bound the days parameter of the analytics methods.
 const (
-	MinDays = 1
-	MaxDays = 90
+	minDays = 1
+	maxDays = 90
 )
 
-// DaysQuery returns the Query for the last days days before now, checking
-// days is within MinDays..MaxDays.
-func DaysQuery(days int, now time.Time) (Query, error) {
-	if days < MinDays || days > MaxDays {
+// daysQuery returns the Query for the last days days before now, checking
+// days is within minDays..maxDays.
+func daysQuery(days int, now time.Time) (Query, error) {
+	if days < minDays || days > maxDays {
 		return Query{}, &ValidationError{Field: "days", Message: "must be between 1 and 90"}
 	}
 	now = now.UTC()

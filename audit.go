@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"time"
 )
 
@@ -108,11 +107,45 @@ func AuditInfo(ctx context.Context) (actor string, at time.Time) {
 	return info.actor, info.at
 }
 
-// UpdateAction returns the audit action of u: ActionEnable or ActionDisable
-// when u sets only Active (the spec disables a token with PUT
-// {"active": false}), ActionUpdate otherwise.
-func UpdateAction(u Update) string {
-	if f := u.Fields(); len(f) == 1 && f[0] == "active" {
+// AuditChanges returns the action and the changes of the audit entry a
+// store records for a change it has just made: before is the token as it
+// was (nil for a create), after as it is now (nil for a delete), u the
+// update applied (the zero Update for a create, a rotation or a delete).
+//
+// A create lists every field given a value, from null; an update the
+// fields u sets whose value differs, with action ActionEnable or
+// ActionDisable when u sets only active (the spec disables a token with PUT
+// {"active": false}); a rotation (a new start) "start" and
+// "previous_expires_at"; a delete nothing. Changes is never nil.
+func AuditChanges(before, after *Token, u Update) (action string, changes []Change) {
+	changes = []Change{}
+	switch {
+	case before == nil:
+		for _, f := range bodyFields {
+			if to := f.value(after); string(to) != "null" && string(to) != `""` {
+				changes = append(changes, Change{Field: f.name, From: json.RawMessage("null"), To: to})
+			}
+		}
+		return ActionCreate, changes
+	case after == nil:
+		return ActionDelete, changes
+	case before.Start != after.Start:
+		for _, f := range rotationFields {
+			changes = f.appendChange(changes, before, after)
+		}
+		return ActionRotate, changes
+	}
+	for _, f := range bodyFields {
+		if f.isSet(&u) {
+			changes = f.appendChange(changes, before, after)
+		}
+	}
+	return updateAction(u), changes
+}
+
+// updateAction is the audit action of the update u.
+func updateAction(u Update) string {
+	if f := u.fields(); len(f) == 1 && f[0] == "active" {
 		if u.Active.Value {
 			return ActionEnable
 		}
@@ -126,42 +159,6 @@ func UpdateAction(u Update) string {
 var rotationFields = []auditField{
 	{name: "start", show: func(t *Token) any { return t.Start }},
 	{name: "previous_expires_at", show: func(t *Token) any { return utcTime(t.PreviousExpiresAt) }},
-}
-
-// CreateChanges returns the Changes of an audit entry for creating t: every
-// field given a value, from null.
-func CreateChanges(t *Token) []Change {
-	var out []Change
-	for _, f := range bodyFields {
-		to := f.value(t)
-		if string(to) == "null" || string(to) == `""` {
-			continue
-		}
-		out = append(out, Change{Field: f.name, From: json.RawMessage("null"), To: to})
-	}
-	return out
-}
-
-// UpdateChanges returns the Changes of an audit entry for the update u that
-// turned before into after: the fields u sets whose value differs.
-func UpdateChanges(before, after *Token, u Update) []Change {
-	out := []Change{}
-	for _, f := range bodyFields {
-		if f.isSet(&u) {
-			out = f.appendChange(out, before, after)
-		}
-	}
-	return out
-}
-
-// RotateChanges returns the Changes of an audit entry for a rotation that
-// turned before into after: start and previous_expires_at.
-func RotateChanges(before, after *Token) []Change {
-	out := []Change{}
-	for _, f := range rotationFields {
-		out = f.appendChange(out, before, after)
-	}
-	return out
 }
 
 // appendChange appends the Change of f from before to after, if its value
@@ -188,17 +185,4 @@ func utcTime(t *time.Time) any {
 		return nil
 	}
 	return t.UTC().Format(time.RFC3339Nano)
-}
-
-// Clone returns a deep copy of e.
-func (e *AuditEntry) Clone() *AuditEntry {
-	if e == nil {
-		return nil
-	}
-	c := *e
-	c.Changes = make([]Change, len(e.Changes))
-	for i, ch := range e.Changes {
-		c.Changes[i] = Change{Field: ch.Field, From: slices.Clone(ch.From), To: slices.Clone(ch.To)}
-	}
-	return &c
 }

@@ -66,7 +66,7 @@ func ExampleManager_Verify() {
 
 	fmt.Println(errors.Is(err, apitoken.ErrInvalidToken))
 
-	_, _ = m.Disable(ctx, tok.ID)
+	_, _ = m.Update(ctx, tok.ID, apitoken.Update{Active: apitoken.Set(false)})
 	_, err = m.Verify(ctx, plaintext)
 	fmt.Println(err)
 	// Output:

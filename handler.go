@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"mime"
 	"net/http"
@@ -67,7 +66,7 @@ func TokenScopeAuthorizer(m *Manager, scope string) Authorizer {
 			}
 			return "", ErrUnauthorized
 		}
-		if !t.HasScope(scope) {
+		if !t.hasScope(scope) {
 			return "", ErrUnauthorized
 		}
 		return "token:" + strconv.FormatInt(t.ID, 10), nil
@@ -99,14 +98,12 @@ func bearerCredentials(v string) (string, bool) {
 type HandlerOption func(*handlerConfig)
 
 type handlerConfig struct {
-	mount   string
-	maxBody int64
-	log     *slog.Logger
+	mount string
 }
 
-// DefaultMaxBodyBytes is the largest request body the admin handler reads
-// unless WithMaxBodyBytes says otherwise.
-const DefaultMaxBodyBytes = 1 << 20
+// defaultMaxBodyBytes is the largest request body the admin handler reads
+// (1 MiB, far above any valid token's); a larger one is answered with 413.
+const defaultMaxBodyBytes = 1 << 20
 
 // WithMountPath makes the handler serve the API under p (e.g.
 // "/api/api-tokens"): a request for p or p+"/..." is routed on the rest of
@@ -114,19 +111,6 @@ const DefaultMaxBodyBytes = 1 << 20
 // path, for a handler mounted with http.StripPrefix.
 func WithMountPath(p string) HandlerOption {
 	return func(c *handlerConfig) { c.mount = strings.TrimRight(p, "/") }
-}
-
-// WithMaxBodyBytes sets the largest request body read (default
-// DefaultMaxBodyBytes, 1 MiB); a larger one is answered with 413.
-func WithMaxBodyBytes(n int64) HandlerOption {
-	return func(c *handlerConfig) { c.maxBody = n }
-}
-
-// WithHandlerLogger sets where the handler logs failures of the store
-// (default slog.Default()). Error details go only to the log, never into a
-// response.
-func WithHandlerLogger(l *slog.Logger) HandlerOption {
-	return func(c *handlerConfig) { c.log = l }
 }
 
 // NewHandler returns the spec's admin and analytics API for m as an
@@ -154,7 +138,7 @@ func WithHandlerLogger(l *slog.Logger) HandlerOption {
 //	GET    /audit            the same for every token
 //	GET    /stats/overview   Overview JSON (with rate_limited_tokens: the tokens answered 429 in
 //	                         the range); query days (1..90, default 7)
-//	GET    /openapi.json     the OpenAPI 3.1 document of these routes (see OpenAPIDocument)
+//	GET    /openapi.json     the OpenAPI 3.1 document of these routes (see openAPIDocument)
 //
 // Errors are {"error": "<what is wrong>"}: 400 for bad input (naming the
 // field), 404 for an unknown path or token id, 405 with an Allow header,
@@ -172,15 +156,12 @@ func NewHandler(m *Manager, auth Authorizer, opts ...HandlerOption) (http.Handle
 	if auth == nil {
 		return nil, errors.New("apitoken: NewHandler needs an Authorizer")
 	}
-	c := handlerConfig{maxBody: DefaultMaxBodyBytes, log: slog.Default()}
+	var c handlerConfig
 	for _, o := range opts {
 		o(&c)
 	}
-	if c.log == nil || c.maxBody <= 0 {
-		return nil, errors.New("apitoken: invalid handler option (nil logger or non-positive body limit)")
-	}
 	if c.mount != "" && !strings.HasPrefix(c.mount, "/") {
-		return nil, fmt.Errorf("apitoken: mount path %q must start with \"/\"", truncate(c.mount, 64))
+		return nil, fmt.Errorf("apitoken: WithMountPath: %q must start with \"/\"", truncate(c.mount, 64))
 	}
 	h := &adminHandler{m: m, auth: auth, cfg: c}
 	h.routes = []route{
@@ -398,7 +379,7 @@ func (h *adminHandler) fail(q *adminRequest, err error) {
 		writeBody(q.w, http.StatusNotImplemented, bodyNoAudit)
 		return
 	}
-	h.cfg.log.Error("apitoken: admin API request failed",
+	h.m.log.Error("apitoken: admin API request failed",
 		"method", q.r.Method, "path", q.r.URL.Path, "actor", q.actor, "error", err.Error())
 	if errors.Is(err, ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		q.w.Header().Set("Retry-After", "1")
@@ -675,7 +656,7 @@ func (h *adminHandler) rotate(q *adminRequest) {
 	var grace time.Duration
 	if raw, ok := fields["grace_period_seconds"]; ok {
 		var n int64
-		max := int64(MaxRotationGrace / time.Second)
+		max := int64(maxRotationGrace / time.Second)
 		if json.Unmarshal(raw, &n) != nil || n < 0 || n > max {
 			badRequest(q.w, fmt.Sprintf("grace_period_seconds must be an integer from 0 to %d (30 days)", max))
 			return
@@ -730,8 +711,8 @@ func days(q *adminRequest) (int, bool) {
 		return 7, true
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < MinDays || n > MaxDays {
-		badRequest(q.w, fmt.Sprintf("days must be an integer between %d and %d", MinDays, MaxDays))
+	if err != nil || n < minDays || n > maxDays {
+		badRequest(q.w, fmt.Sprintf("days must be an integer between %d and %d", minDays, maxDays))
 		return 0, false
 	}
 	return n, true
@@ -802,7 +783,7 @@ func (h *adminHandler) readBody(q *adminRequest, optional bool) (map[string]json
 		writeBody(q.w, http.StatusUnsupportedMediaType, bodyMediaType)
 		return nil, false
 	}
-	body := http.MaxBytesReader(q.w, q.r.Body, h.cfg.maxBody)
+	body := http.MaxBytesReader(q.w, q.r.Body, defaultMaxBodyBytes)
 	defer body.Close()
 	fields, err := decodeObject(body)
 	switch {

@@ -32,17 +32,17 @@ type Decision struct {
 // Limiter decides whether a request under key may proceed when key is
 // allowed limit requests per window. Implementations must be safe for
 // concurrent use. A limit of 0 or less means unlimited: the Middleware never
-// calls a Limiter for it. Only allowed requests count against the limit. An
-// error means no decision could be made (the middleware then answers 503,
-// or whatever the Limiter's own failure policy decides before returning).
+// calls a Limiter for it.
 type Limiter interface {
+	// Allow decides on a request and counts it when it is allowed (only
+	// allowed requests count against the limit). An error means no
+	// decision could be made (the middleware then answers 503, or whatever
+	// the Limiter's own failure policy decides before returning).
 	Allow(ctx context.Context, key string, limit int) (Decision, error)
-}
-
-// Peeker is implemented by limiters that can report a key's state without
-// counting a request. The middleware uses it to send X-RateLimit-* headers on
-// refused requests (403, expired token) without consuming quota.
-type Peeker interface {
+	// Peek reports the decision Allow would make, without counting. The
+	// middleware uses it for the X-RateLimit-* headers of requests refused
+	// before the limit is asked (403, expired token); on an error it sends
+	// none.
 	Peek(ctx context.Context, key string, limit int) (Decision, error)
 }
 
@@ -100,17 +100,14 @@ func NewMemoryLimiter(window time.Duration, clock Clock) *MemoryLimiter {
 	return l
 }
 
-var (
-	_ Limiter = (*MemoryLimiter)(nil)
-	_ Peeker  = (*MemoryLimiter)(nil)
-)
+var _ Limiter = (*MemoryLimiter)(nil)
 
 // Allow implements Limiter. It never returns an error.
 func (l *MemoryLimiter) Allow(_ context.Context, key string, limit int) (Decision, error) {
 	return l.decide(key, limit, true), nil
 }
 
-// Peek implements Peeker: the decision Allow would make, without counting.
+// Peek implements Limiter: the decision Allow would make, without counting.
 func (l *MemoryLimiter) Peek(_ context.Context, key string, limit int) (Decision, error) {
 	return l.decide(key, limit, false), nil
 }

@@ -17,7 +17,6 @@ import (
 
 var (
 	_ apitoken.Limiter = (*apitoken.MemoryLimiter)(nil)
-	_ apitoken.Peeker  = (*apitoken.MemoryLimiter)(nil)
 )
 
 // limT0 is the limiter tests' epoch: the spec's example reset time minus a
@@ -247,7 +246,7 @@ func TestMemoryLimiterPeek(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := fakeclock.New(limT0)
 			l := apitoken.NewMemoryLimiter(0, clk)
-			var p apitoken.Peeker = l
+			var p apitoken.Limiter = l
 			ctx := context.Background()
 			for range tt.allowed {
 				if d, _ := l.Allow(ctx, "k", tt.limit); !d.Allowed {

@@ -15,21 +15,21 @@ import (
 	"github.com/apitoken/apitoken/internal/pathmatch"
 )
 
-// DefaultRateLimit is the rate limit (requests per minute) of a token created
+// defaultRateLimit is the rate limit (requests per minute) of a token created
 // without one, as in the spec's schema.
-const DefaultRateLimit = 100
+const defaultRateLimit = 100
 
 // Input limits enforced by the Manager.
 const (
-	MaxNameLen        = 255
-	MaxDescriptionLen = 4096
+	maxNameLen        = 255
+	maxDescriptionLen = 4096
 	MaxRateLimit      = 1_000_000_000
-	MaxPatterns       = 100
-	MaxScopes         = 100
-	MaxMetadataKeys   = 50
+	maxPatterns       = 100
+	maxScopes         = 100
+	maxMetadataKeys   = 50
 	maxShortField     = 255
-	// MaxRotationGrace is the longest grace period Rotate accepts.
-	MaxRotationGrace = 30 * 24 * time.Hour
+	// maxRotationGrace is the longest grace period Rotate accepts.
+	maxRotationGrace = 30 * 24 * time.Hour
 )
 
 // CreateParams describes a new token. Only Name is required.
@@ -37,7 +37,7 @@ type CreateParams struct {
 	Name        string
 	Description string
 	UserID      string
-	// RateLimit is requests per minute; nil means DefaultRateLimit (or the
+	// RateLimit is requests per minute; nil means defaultRateLimit (or the
 	// Manager's WithDefaultRateLimit), 0 means unlimited.
 	RateLimit        *int
 	AllowedEndpoints []string
@@ -215,9 +215,9 @@ func NewManager(store Store, opts ...Option) (*Manager, error) {
 // newManagerConfig applies opts to the defaults and checks the result.
 func newManagerConfig(opts []Option) (managerConfig, error) {
 	c := managerConfig{
-		prefix: DefaultPrefix, clock: newSystemClock(), log: slog.Default(),
+		prefix: defaultPrefix, clock: newSystemClock(), log: slog.Default(),
 		ttl: 30 * time.Second, negTTL: 2 * time.Second, maxNeg: 100_000,
-		touch: 10 * time.Second, defLimit: DefaultRateLimit, stale: 15 * time.Minute,
+		touch: 10 * time.Second, defLimit: defaultRateLimit, stale: 15 * time.Minute,
 	}
 	for _, o := range opts {
 		o(&c)
@@ -249,9 +249,6 @@ func newManagerConfig(opts []Option) (managerConfig, error) {
 	c.batch, err = c.batch.withDefaults()
 	return c, err
 }
-
-// Store returns the Manager's store.
-func (m *Manager) Store() Store { return m.store }
 
 // UsageStats returns the counts of the Manager's own usage pipeline (all
 // zero when events go to a sink given with WithSink, or nowhere).
@@ -311,10 +308,8 @@ func (m *Manager) background() {
 	}
 }
 
-// FlushLastUsed writes the pending last_used_at values now (the Manager does
-// it every WithLastUsedInterval and on Close).
-func (m *Manager) FlushLastUsed(ctx context.Context) error { return m.flushLastUsed(ctx) }
-
+// flushLastUsed writes the pending last_used_at values (the Manager does it
+// every WithLastUsedInterval and on Close).
 func (m *Manager) flushLastUsed(ctx context.Context) error {
 	used, commit := m.cache.lastUses()
 	if len(used) == 0 {
@@ -422,16 +417,6 @@ func (m *Manager) Update(ctx context.Context, id int64, u Update) (*Token, error
 	return t, nil
 }
 
-// Enable activates the token.
-func (m *Manager) Enable(ctx context.Context, id int64) (*Token, error) {
-	return m.Update(ctx, id, Update{Active: Set(true)})
-}
-
-// Disable deactivates the token: requests with it get 403 from then on.
-func (m *Manager) Disable(ctx context.Context, id int64) (*Token, error) {
-	return m.Update(ctx, id, Update{Active: Set(false)})
-}
-
 // Delete removes the token (and its usage, where the store keeps it).
 func (m *Manager) Delete(ctx context.Context, id int64) error {
 	err := m.store.DeleteToken(WithAuditTime(ctx, m.now()), id)
@@ -447,11 +432,11 @@ func (m *Manager) Delete(ctx context.Context, id int64) error {
 // one without an outage, and counts as expired afterwards; with grace 0 it
 // stops at once. Only the secret replaced last has a grace period: rotating
 // again ends the earlier one. The token's PreviousExpiresAt says when the old
-// secret stops. grace must be between 0 and MaxRotationGrace.
+// secret stops. grace must be between 0 and maxRotationGrace.
 func (m *Manager) Rotate(ctx context.Context, id int64, grace time.Duration) (*Token, string, error) {
-	if grace < 0 || grace > MaxRotationGrace {
+	if grace < 0 || grace > maxRotationGrace {
 		return nil, "", &ValidationError{Field: "grace_period_seconds",
-			Message: fmt.Sprintf("must be between 0 and %d", int64(MaxRotationGrace/time.Second))}
+			Message: fmt.Sprintf("must be between 0 and %d", int64(maxRotationGrace/time.Second))}
 	}
 	now := m.now()
 	ctx = WithAuditTime(ctx, now)
@@ -511,7 +496,7 @@ func (m *Manager) Verify(ctx context.Context, plaintext string) (*Token, error) 
 // of the request, for the expiry check and last_used_at.
 func (m *Manager) verify(ctx context.Context, plaintext string, wall time.Time) (*cacheEntry, error) {
 	// Every token has one length: anything else (including inputs over
-	// MaxTokenLen) is refused before hashing.
+	// maxTokenLen) is refused before hashing.
 	if len(plaintext) != m.format.length() {
 		return nil, ErrInvalidToken
 	}
@@ -539,7 +524,7 @@ func (m *Manager) verify(ctx context.Context, plaintext string, wall time.Time) 
 	if !e.tok.Active {
 		return e, ErrTokenDisabled
 	}
-	if e.tok.Expired(wall) {
+	if e.tok.expired(wall) {
 		return e, ErrTokenExpired
 	}
 	e.noteUse(wall, mono)
@@ -691,8 +676,8 @@ func checkName(n string, _ time.Time) string {
 		return "is required"
 	case !utf8.ValidString(n):
 		return "must be valid UTF-8"
-	case utf8.RuneCountInString(n) > MaxNameLen:
-		return fmt.Sprintf("must be at most %d characters", MaxNameLen)
+	case utf8.RuneCountInString(n) > maxNameLen:
+		return fmt.Sprintf("must be at most %d characters", maxNameLen)
 	}
 	return ""
 }
@@ -701,8 +686,8 @@ func checkDescription(d string, _ time.Time) string {
 	switch {
 	case !utf8.ValidString(d):
 		return "must be valid UTF-8"
-	case utf8.RuneCountInString(d) > MaxDescriptionLen:
-		return fmt.Sprintf("must be at most %d characters", MaxDescriptionLen)
+	case utf8.RuneCountInString(d) > maxDescriptionLen:
+		return fmt.Sprintf("must be at most %d characters", maxDescriptionLen)
 	}
 	return ""
 }
@@ -725,8 +710,8 @@ func checkRateLimit(r int, _ time.Time) string {
 }
 
 func checkAllowedEndpoints(patterns []string, _ time.Time) string {
-	if len(patterns) > MaxPatterns {
-		return fmt.Sprintf("must hold at most %d patterns", MaxPatterns)
+	if len(patterns) > maxPatterns {
+		return fmt.Sprintf("must hold at most %d patterns", maxPatterns)
 	}
 	if err := pathmatch.Validate(patterns); err != nil {
 		return strings.TrimPrefix(err.Error(), "apitoken: ")
@@ -735,8 +720,8 @@ func checkAllowedEndpoints(patterns []string, _ time.Time) string {
 }
 
 func checkScopes(scopes []string, _ time.Time) string {
-	if len(scopes) > MaxScopes {
-		return fmt.Sprintf("must hold at most %d scopes", MaxScopes)
+	if len(scopes) > maxScopes {
+		return fmt.Sprintf("must hold at most %d scopes", maxScopes)
 	}
 	for _, s := range scopes {
 		if s == "" || len(s) > maxShortField || strings.ContainsAny(s, " \t\r\n") || !utf8.ValidString(s) {
@@ -747,15 +732,15 @@ func checkScopes(scopes []string, _ time.Time) string {
 }
 
 func checkMetadata(md map[string]string, _ time.Time) string {
-	if len(md) > MaxMetadataKeys {
-		return fmt.Sprintf("must hold at most %d keys", MaxMetadataKeys)
+	if len(md) > maxMetadataKeys {
+		return fmt.Sprintf("must hold at most %d keys", maxMetadataKeys)
 	}
 	for k, v := range md {
 		if k == "" || len(k) > maxShortField || !utf8.ValidString(k) {
 			return fmt.Sprintf("key %q must be 1 to %d bytes of UTF-8", truncate(k, 64), maxShortField)
 		}
-		if len(v) > MaxDescriptionLen || !utf8.ValidString(v) {
-			return fmt.Sprintf("value of %q must be at most %d bytes of UTF-8", truncate(k, 64), MaxDescriptionLen)
+		if len(v) > maxDescriptionLen || !utf8.ValidString(v) {
+			return fmt.Sprintf("value of %q must be at most %d bytes of UTF-8", truncate(k, 64), maxDescriptionLen)
 		}
 	}
 	return ""
@@ -775,7 +760,7 @@ func checkExpiresAt(e *time.Time, now time.Time) string {
 
 // TokenUsage reports one token's usage over the last days days (1 to 90).
 func (m *Manager) TokenUsage(ctx context.Context, id int64, days int) (*TokenUsage, error) {
-	q, err := DaysQuery(days, m.now())
+	q, err := daysQuery(days, m.now())
 	if err != nil {
 		return nil, err
 	}
@@ -790,7 +775,7 @@ func (m *Manager) TokenUsage(ctx context.Context, id int64, days int) (*TokenUsa
 
 // Overview reports all tokens' usage over the last days days (1 to 90).
 func (m *Manager) Overview(ctx context.Context, days int) (*Overview, error) {
-	q, err := DaysQuery(days, m.now())
+	q, err := daysQuery(days, m.now())
 	if err != nil {
 		return nil, err
 	}

@@ -188,16 +188,14 @@ func Middleware(m *Manager, opts ...MiddlewareOption) func(http.Handler) http.Ha
 	if c.limiter == nil && !c.noLimiter {
 		c.limiter = NewMemoryLimiter(DefaultWindow, m.clock)
 	}
-	peeker, _ := c.limiter.(Peeker)
 	return func(next http.Handler) http.Handler {
-		return &middleware{m: m, c: c, peek: peeker, next: next}
+		return &middleware{m: m, c: c, next: next}
 	}
 }
 
 type middleware struct {
 	m    *Manager
 	c    middlewareConfig
-	peek Peeker // c.limiter, when it can report without counting
 	next http.Handler
 }
 
@@ -210,8 +208,8 @@ func FromContext(ctx context.Context) (*Token, bool) {
 	return t, ok && t != nil
 }
 
-// NewContext returns ctx carrying t, for tests of handlers and for adapters.
-func NewContext(ctx context.Context, t *Token) context.Context {
+// newContext returns ctx carrying t.
+func newContext(ctx context.Context, t *Token) context.Context {
 	return context.WithValue(ctx, ctxKey{}, t)
 }
 
@@ -329,13 +327,13 @@ func (mw *middleware) rateLimit(x *exchange) error {
 }
 
 // setPeekedHeaders sets the X-RateLimit-* headers of a request refused
-// before the limiter was asked, when the limiter can tell without counting.
+// before the limiter was asked, as the limiter sees them without counting.
 func (mw *middleware) setPeekedHeaders(x *exchange) {
 	limit := x.e.tok.RateLimit
-	if limit <= 0 || mw.peek == nil {
+	if limit <= 0 || mw.c.limiter == nil {
 		return
 	}
-	if d, err := mw.peek.Peek(x.r.Context(), x.e.key, limit); err == nil {
+	if d, err := mw.c.limiter.Peek(x.r.Context(), x.e.key, limit); err == nil {
 		setLimitHeaders(x.rec.Header(), d)
 	}
 }
@@ -358,7 +356,7 @@ func setLimitHeaders(h http.Header, d Decision) {
 // serveNext calls the next handler with the token in the context and
 // records the request, also when the handler panics.
 func (mw *middleware) serveNext(x *exchange) {
-	r := x.r.WithContext(NewContext(x.r.Context(), x.e.tok))
+	r := x.r.WithContext(newContext(x.r.Context(), x.e.tok))
 	if mw.c.query != "" && r.URL.Query().Has(mw.c.query) {
 		// Handlers and their access logs must not see the token.
 		u := *r.URL

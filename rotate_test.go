@@ -70,7 +70,7 @@ func TestManagerRotate(t *testing.T) {
 				t.Errorf("new secret after the grace period: %v", err)
 			}
 			// Disabling the token stops both secrets.
-			if _, err := m.Disable(context.Background(), tok.ID); err != nil {
+			if _, err := m.Update(context.Background(), tok.ID, apitoken.Update{Active: apitoken.Set(false)}); err != nil {
 				t.Fatal(err)
 			}
 			if err := verifyErr(m, plain); !errors.Is(err, apitoken.ErrTokenDisabled) {
@@ -105,7 +105,7 @@ func TestManagerAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Minute)
-	if _, err := m.Disable(ctx, tok.ID); err != nil {
+	if _, err := m.Update(ctx, tok.ID, apitoken.Update{Active: apitoken.Set(false)}); err != nil {
 		t.Fatal(err)
 	}
 	_, newPlain, err := m.Rotate(context.Background(), tok.ID, 0)

@@ -33,15 +33,10 @@ var (
 	ErrStoreUnavailable = errors.New("apitoken: token store unavailable")
 	// ErrLimiterUnavailable: the Limiter returned an error.
 	ErrLimiterUnavailable = errors.New("apitoken: rate limiter unavailable")
-	// ErrInvalidInput: a Manager argument failed validation; the error is a
-	// *ValidationError naming the field.
-	ErrInvalidInput = errors.New("apitoken: invalid input")
-	// ErrClosed: the Manager or sink has been closed.
-	ErrClosed = errors.New("apitoken: closed")
 )
 
-// ValidationError names the input field that failed validation. It matches
-// ErrInvalidInput with errors.Is.
+// ValidationError names the input field that failed validation; find it
+// with errors.As.
 type ValidationError struct {
 	Field   string // JSON name of the field, e.g. "rate_limit"
 	Message string // what is wrong, e.g. "must be 0 (unlimited) or more"
@@ -50,9 +45,6 @@ type ValidationError struct {
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("apitoken: invalid %s: %s", e.Field, e.Message)
 }
-
-// Is makes errors.Is(err, ErrInvalidInput) true.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalidInput }
 
 // Field is one optional field of an Update. The zero value leaves the field
 // unchanged; Set(v) changes it to v. For nullable fields (ExpiresAt) Set(nil)
@@ -79,14 +71,14 @@ type Update struct {
 	ExpiresAt        Field[*time.Time]
 }
 
-// Empty reports whether the update changes nothing.
-func (u Update) Empty() bool {
+// empty reports whether the update changes nothing.
+func (u Update) empty() bool {
 	return !slices.ContainsFunc(bodyFields, func(f bodyField) bool { return f.isSet(&u) })
 }
 
-// Fields returns the JSON names of the fields the update sets, in a fixed
+// fields returns the JSON names of the fields the update sets, in a fixed
 // order (for audit records and NOTIFY payloads).
-func (u Update) Fields() []string {
+func (u Update) fields() []string {
 	var names []string
 	for _, f := range bodyFields {
 		if f.isSet(&u) {
@@ -94,44 +86,6 @@ func (u Update) Fields() []string {
 		}
 	}
 	return names
-}
-
-// Apply changes t by the fields u sets (the reference semantics every Store
-// must match).
-func (u Update) Apply(t *Token) {
-	if u.Name.Set {
-		t.Name = u.Name.Value
-	}
-	if u.Description.Set {
-		t.Description = u.Description.Value
-	}
-	if u.UserID.Set {
-		t.UserID = u.UserID.Value
-	}
-	if u.Active.Set {
-		t.Active = u.Active.Value
-	}
-	if u.RateLimit.Set {
-		t.RateLimit = u.RateLimit.Value
-	}
-	if u.AllowedEndpoints.Set {
-		t.AllowedEndpoints = cloneStrings(u.AllowedEndpoints.Value)
-	}
-	if u.Scopes.Set {
-		t.Scopes = cloneStrings(u.Scopes.Value)
-	}
-	if u.Metadata.Set {
-		t.Metadata = nil
-		if u.Metadata.Value != nil {
-			t.Metadata = make(map[string]string, len(u.Metadata.Value))
-			for k, v := range u.Metadata.Value {
-				t.Metadata[k] = v
-			}
-		}
-	}
-	if u.ExpiresAt.Set {
-		t.ExpiresAt = cloneTime(u.ExpiresAt.Value)
-	}
 }
 
 // ListOptions filters and pages Store.ListTokens. The zero value lists every
@@ -147,7 +101,7 @@ type ListOptions struct {
 	// is Status: StatusActive (active and not expired: no expiry, or one
 	// after Now), StatusDisabled (not active, expired or not) or
 	// StatusExpired (active with an expiry at or before Now). Any other
-	// value makes ListTokens return a *ValidationError (ErrInvalidInput).
+	// value makes ListTokens return a *ValidationError.
 	Status string
 	// Now is the time Status is judged at. Manager.List sets it from its
 	// clock when it is zero; a Store given a zero Now with a Status uses
@@ -173,15 +127,6 @@ func CheckStatus(s string) error {
 		return nil
 	}
 	return &ValidationError{Field: "status", Message: "must be active, disabled or expired"}
-}
-
-// StatusAt returns o.Now, or now() when it is zero, in UTC: the time a
-// Store judges o.Status at.
-func (o ListOptions) StatusAt(now func() time.Time) time.Time {
-	if o.Now.IsZero() {
-		return now().UTC()
-	}
-	return o.Now.UTC()
 }
 
 // Store keeps tokens. Implementations must be safe for concurrent use.
@@ -241,21 +186,17 @@ type Store interface {
 	TouchTokens(ctx context.Context, used map[int64]time.Time) error
 }
 
-// UsageWriter receives batches of usage events from a BatchSink.
-type UsageWriter interface {
-	// RecordUsage stores the events, all or none. It must not keep the
-	// slice after returning (the sink reuses it). An error makes the sink
-	// retry the same batch later. Events of tokens that no longer exist are
-	// dropped without failing the batch. A store may also move the tokens'
-	// last_used_at forward in the same write (store/postgres does).
-	RecordUsage(ctx context.Context, events []Event) error
-}
-
 // UsageStore stores usage events and answers the analytics queries. The
 // memory and PostgreSQL stores implement it beside Store. Safe for
 // concurrent use; contexts and errors as for Store.
 type UsageStore interface {
-	UsageWriter
+	// RecordUsage stores a batch of the Manager's usage pipeline, all or
+	// none. It must not keep the slice after returning (the pipeline
+	// reuses it). An error makes the pipeline retry the same batch later.
+	// Events of tokens that no longer exist are dropped without failing the
+	// batch. A store may also move the tokens' last_used_at forward in the
+	// same write (store/postgres does).
+	RecordUsage(ctx context.Context, events []Event) error
 
 	// TokenUsage reports one token's requests in [q.From, q.To): hourly
 	// buckets (oldest first, hours without requests omitted), endpoints (most
@@ -280,27 +221,7 @@ type UsageStore interface {
 // Query is the time range and size of an analytics report.
 type Query struct {
 	From, To time.Time
-	// Limit caps recent requests and top lists; 0 means DefaultQueryLimit.
+	// Limit caps recent requests and top lists; 0 means 50
+	// (storeutil.QueryLimit).
 	Limit int
-}
-
-// DefaultQueryLimit is the list length a Query with Limit 0 returns.
-const DefaultQueryLimit = 50
-
-// EffectiveLimit returns q.Limit, or DefaultQueryLimit when it is not positive.
-func (q Query) EffectiveLimit() int {
-	if q.Limit <= 0 {
-		return DefaultQueryLimit
-	}
-	return q.Limit
-}
-
-// PreviousExpiry returns the ExpiresAt a store gives t when it is found by
-// the hash its last rotation replaced: PreviousExpiresAt, or ExpiresAt when
-// that is earlier. Store implementations call it in GetTokenByHash.
-func PreviousExpiry(t *Token) *time.Time {
-	if t.PreviousExpiresAt == nil || t.ExpiresAt != nil && t.ExpiresAt.Before(*t.PreviousExpiresAt) {
-		return cloneTime(t.ExpiresAt)
-	}
-	return cloneTime(t.PreviousExpiresAt)
 }

@@ -15,16 +15,16 @@ import (
 	"github.com/apitoken/apitoken/internal/base62"
 )
 
-// DefaultPrefix is the token prefix used unless WithPrefix says otherwise.
-const DefaultPrefix = "atk"
+// defaultPrefix is the token prefix used unless WithPrefix says otherwise.
+const defaultPrefix = "atk"
 
-// SecretLen is the number of base62 characters in a token's secret part:
+// secretLen is the number of base62 characters in a token's secret part:
 // 43 characters of 5.954 bits each carry 256 bits, as much as 32 random bytes.
-const SecretLen = 43
+const secretLen = 43
 
-// MaxTokenLen is the longest input Verify looks at. Longer inputs are
+// maxTokenLen is the longest input Verify looks at. Longer inputs are
 // rejected before any hashing or store lookup.
-const MaxTokenLen = 255
+const maxTokenLen = 255
 
 // startLen is how many characters of the secret are kept in Token.Start.
 const startLen = 6
@@ -74,8 +74,8 @@ const (
 	StatusExpired  = "expired"
 )
 
-// Expired reports whether the token has an expiry at or before now.
-func (t *Token) Expired(now time.Time) bool {
+// expired reports whether the token has an expiry at or before now.
+func (t *Token) expired(now time.Time) bool {
 	return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
 }
 
@@ -85,14 +85,14 @@ func (t *Token) Status(now time.Time) string {
 	switch {
 	case !t.Active:
 		return StatusDisabled
-	case t.Expired(now):
+	case t.expired(now):
 		return StatusExpired
 	}
 	return StatusActive
 }
 
-// HasScope reports whether the token carries scope s.
-func (t *Token) HasScope(s string) bool {
+// hasScope reports whether the token carries scope s.
+func (t *Token) hasScope(s string) bool {
 	for _, x := range t.Scopes {
 		if x == s {
 			return true
@@ -171,23 +171,8 @@ func (h Hash) String() string { return "apitoken.Hash(redacted)" }
 // Format prints the redacted placeholder for every verb.
 func (h Hash) Format(f fmt.State, verb rune) { _, _ = io.WriteString(f, h.String()) }
 
-// LogValue makes slog print the redacted placeholder, whatever the handler.
-func (h Hash) LogValue() slog.Value { return slog.StringValue(h.String()) }
-
 // MarshalText makes encoders (JSON, YAML) write the redacted placeholder.
 func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
-
-// ParseHashHex is the inverse of Hash.Hex.
-func ParseHashHex(s string) (Hash, error) {
-	var h Hash
-	if len(s) != 2*len(h) {
-		return h, fmt.Errorf("apitoken: token hash must be %d hex characters", 2*len(h))
-	}
-	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
-		return h, fmt.Errorf("apitoken: token hash is not hex")
-	}
-	return h, nil
-}
 
 // tokenFormat generates, parses and hashes tokens of one prefix.
 type tokenFormat struct {
@@ -228,11 +213,11 @@ func newTokenFormat(prefix string, pepper []byte, rnd io.Reader) *tokenFormat {
 
 // generate returns a new plaintext token: prefix "_" secret checksum.
 func (f *tokenFormat) generate() (string, error) {
-	secret, err := base62.Random(f.rand, SecretLen)
+	secret, err := base62.Random(f.rand, secretLen)
 	if err != nil {
 		return "", fmt.Errorf("apitoken: reading random bytes: %w", err)
 	}
-	b := make([]byte, 0, len(f.prefix)+1+SecretLen+base62.ChecksumLen)
+	b := make([]byte, 0, len(f.prefix)+1+secretLen+base62.ChecksumLen)
 	b = append(b, f.prefix...)
 	b = append(b, '_')
 	b = append(b, secret...)
@@ -242,7 +227,7 @@ func (f *tokenFormat) generate() (string, error) {
 
 // length is the length of every token of this format.
 func (f *tokenFormat) length() int {
-	return len(f.prefix) + 1 + SecretLen + base62.ChecksumLen
+	return len(f.prefix) + 1 + secretLen + base62.ChecksumLen
 }
 
 // wellFormed reports whether s has this format's prefix, a base62 secret of
@@ -290,5 +275,5 @@ func (f *tokenFormat) hash(s string) Hash {
 // given prefix, for secret scanners (e.g. GitHub push protection, gitleaks).
 // The checksum lets a scanner confirm a hit offline with CRC32.
 func ScannerRegexp(prefix string) string {
-	return `\b` + prefix + `_[0-9A-Za-z]{` + fmt.Sprint(SecretLen+base62.ChecksumLen) + `}\b`
+	return `\b` + prefix + `_[0-9A-Za-z]{` + fmt.Sprint(secretLen+base62.ChecksumLen) + `}\b`
 }

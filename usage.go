@@ -106,12 +106,12 @@ type UsageStats struct {
 }
 
 // batchSink queues events in a bounded buffer and writes them to a
-// UsageWriter in batches from one background goroutine. Record never blocks:
+// usageWriter in batches from one background goroutine. Record never blocks:
 // when the queue is full the event is dropped and counted. A batch whose
 // write fails is retried with exponential backoff while new events keep
 // queueing behind it. close writes everything queued.
 type batchSink struct {
-	w   UsageWriter
+	w   usageWriter
 	cfg UsageBatch
 	log *slog.Logger
 
@@ -136,12 +136,17 @@ type batchSink struct {
 	abort     context.CancelFunc
 }
 
+// usageWriter is what a batchSink writes to: UsageStore.RecordUsage.
+type usageWriter interface {
+	RecordUsage(ctx context.Context, events []Event) error
+}
+
 // dropLogInterval is the shortest time between two log lines about dropped
 // events or failing stores.
 const dropLogInterval = 10 * time.Second
 
 // newBatchSink starts a batchSink writing to w; cfg has its defaults set.
-func newBatchSink(w UsageWriter, cfg UsageBatch, log *slog.Logger) *batchSink {
+func newBatchSink(w usageWriter, cfg UsageBatch, log *slog.Logger) *batchSink {
 	s := &batchSink{
 		w:       w,
 		cfg:     cfg,

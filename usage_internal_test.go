@@ -18,14 +18,14 @@ import (
 
 var _ Sink = (*batchSink)(nil)
 
-// sinkWriterFunc adapts a function to UsageWriter.
+// sinkWriterFunc adapts a function to usageWriter.
 type sinkWriterFunc func(context.Context, []Event) error
 
 func (f sinkWriterFunc) RecordUsage(ctx context.Context, evs []Event) error {
 	return f(ctx, evs)
 }
 
-// sinkCollector is a UsageWriter that copies every batch it is handed (the
+// sinkCollector is a usageWriter that copies every batch it is handed (the
 // sink reuses the slice once RecordUsage returns) and can be made to fail or
 // go slowly. Read its batches with its methods.
 type sinkCollector struct {
@@ -527,15 +527,15 @@ func TestBatchSinkRetriesFailedBatches(t *testing.T) {
 func TestBatchSinkCloseDeadline(t *testing.T) {
 	tests := []struct {
 		name    string
-		writer  func() UsageWriter
+		writer  func() usageWriter
 		record  int
 		queue   int
 		wantErr error
 	}{
-		{"always fails", func() UsageWriter { return &sinkCollector{always: true} }, 100, 1000, context.DeadlineExceeded},
-		{"always fails, queue overflows", func() UsageWriter { return &sinkCollector{always: true} }, 500, 50, context.DeadlineExceeded},
-		{"hangs until cancelled", func() UsageWriter { return newBlockingWriter() }, 100, 1000, context.DeadlineExceeded},
-		{"fails every other call", func() UsageWriter {
+		{"always fails", func() usageWriter { return &sinkCollector{always: true} }, 100, 1000, context.DeadlineExceeded},
+		{"always fails, queue overflows", func() usageWriter { return &sinkCollector{always: true} }, 500, 50, context.DeadlineExceeded},
+		{"hangs until cancelled", func() usageWriter { return newBlockingWriter() }, 100, 1000, context.DeadlineExceeded},
+		{"fails every other call", func() usageWriter {
 			var n atomic.Int64
 			return sinkWriterFunc(func(context.Context, []Event) error {
 				if n.Add(1)%2 == 0 {
@@ -665,7 +665,7 @@ func TestBatchSinkRecordAfterClose(t *testing.T) {
 func TestBatchSinkCloseIsIdempotent(t *testing.T) {
 	tests := []struct {
 		name    string
-		writer  UsageWriter
+		writer  usageWriter
 		timeout time.Duration
 		wantErr error
 	}{
@@ -766,7 +766,7 @@ func TestBatchSinkReusesBatchSlice(t *testing.T) {
 			// Two buffers alternate (one filling, one being written): no
 			// batch after the first two needs a new array.
 			if len(arrays) > 2 {
-				t.Errorf("%d distinct arrays for %d batches: the sink should reuse its two buffers, as the UsageWriter contract says", len(arrays), tt.batches)
+				t.Errorf("%d distinct arrays for %d batches: the sink should reuse its two buffers, as the usageWriter contract says", len(arrays), tt.batches)
 			}
 		})
 	}
@@ -876,7 +876,7 @@ func BenchmarkBatchSinkRecord(b *testing.B) {
 }
 
 // testSink starts a batchSink with b's zero fields set to their defaults.
-func testSink(w UsageWriter, log *slog.Logger, b UsageBatch) *batchSink {
+func testSink(w usageWriter, log *slog.Logger, b UsageBatch) *batchSink {
 	b, err := b.withDefaults()
 	if err != nil {
 		panic(err)

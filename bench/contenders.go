@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -150,7 +149,7 @@ func apitokenContender(ctx context.Context, name string, l apitoken.Limiter) (*C
 	return &Contender{Name: name, Handler: h, Authorization: "Bearer " + plain, Close: func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := m.Close(closeCtx); err != nil && !errors.Is(err, apitoken.ErrClosed) {
+		if err := m.Close(closeCtx); err != nil {
 			slog.Warn("bench: closing the manager", "error", err)
 		}
 	}}, nil

@@ -14,7 +14,7 @@ import (
 	"github.com/apitoken/apitoken"
 )
 
-// Limiter is an apitoken.Limiter and apitoken.Peeker kept in Redis, so that
+// Limiter is an apitoken.Limiter kept in Redis, so that
 // several replicas of a service share each token's limit.
 //
 // It makes the same decisions as apitoken.MemoryLimiter, an exact sliding
@@ -74,7 +74,6 @@ type Limiter struct {
 
 var (
 	_ apitoken.Limiter = (*Limiter)(nil)
-	_ apitoken.Peeker  = (*Limiter)(nil)
 )
 
 // errDegraded is the cause of errors returned, with FailClosed, while
@@ -131,7 +130,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit int) (apitoken.De
 	return l.decide(ctx, key, limit, true)
 }
 
-// Peek implements apitoken.Peeker: the decision Allow would make now,
+// Peek implements apitoken.Limiter: the decision Allow would make now,
 // without counting a request. It never creates a key; errors and the
 // failure policy are as for Allow.
 func (l *Limiter) Peek(ctx context.Context, key string, limit int) (apitoken.Decision, error) {

@@ -56,32 +56,32 @@
 //
 //   - An event's hour is Event.Time.Truncate(time.Hour) in UTC. Its endpoint
 //     is Event.Route when that is non-empty, else Event.Endpoint. It is
-//     successful when apitoken.Successful(Event.StatusCode).
+//     successful when storeutil.Successful(Event.StatusCode).
 //   - Hour-bucket reports (HourlyUsage, EndpointUsage, Overview totals,
 //     TopTokens, TopEndpoints) include an hour bucket when its start lies in
 //     [q.From.Truncate(time.Hour), q.To), that is when the hour overlaps
 //     [q.From, q.To). They are hour-granular: a bucket that starts before
 //     q.From counts whole.
 //   - RecentRequests are raw events with q.From <= Time < q.To, newest first
-//     (by Time, then latest recorded first), at most q.EffectiveLimit(). Their
+//     (by Time, then latest recorded first), at most storeutil.QueryLimit(q). Their
 //     Endpoint is Event.Endpoint (the actual path, not the route), IPAddress
 //     is Event.IP.String() or "" for the zero netip.Addr, ResponseTimeMS is
-//     apitoken.RoundMillis of the response time in milliseconds.
+//     storeutil.RoundMillis of the response time in milliseconds.
 //   - HourlyUsage is oldest hour first; hours without requests are omitted.
 //   - EndpointUsage and TopEndpoints are sorted by requests descending, then
 //     endpoint ascending, then method ascending (byte order), and capped at
-//     q.EffectiveLimit().
+//     storeutil.QueryLimit(q).
 //   - TopTokens are the tokens with requests in the range, by requests
-//     descending then id ascending, capped at q.EffectiveLimit(); Name is the
+//     descending then id ascending, capped at storeutil.QueryLimit(q); Name is the
 //     token's current name.
 //   - RateLimitedTokens are the tokens with at least one request in the
 //     range whose status was 429 (apitoken.RateLimited), by those requests
-//     descending then id ascending, capped at q.EffectiveLimit(); Name and
+//     descending then id ascending, capped at storeutil.QueryLimit(q); Name and
 //     RateLimit are the token's current ones, Requests all its requests in
 //     the range. TopTokens carry the same 429 count.
 //   - Overview.ActiveTokens counts tokens with Active set that are not expired
 //     at q.To: ExpiresAt == nil || ExpiresAt.After(q.To).
-//   - Averages are apitoken.AvgMillis(summed response time, requests).
+//   - Averages are storeutil.AvgMillis(summed response time, requests).
 //   - TokenStats(ids, now) is hour-granular: Requests24h counts the hour
 //     buckets whose start h satisfies (now-24h).Truncate(time.Hour) <= h <=
 //     now, Requests7d likewise with now-7*24h; TotalRequests counts every

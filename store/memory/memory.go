@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/store/storeutil"
 )
 
 // DefaultMaxEvents is how many raw usage events a Store keeps in all unless
@@ -147,7 +148,8 @@ func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token, hash apitoke
 	s.byHash[hash] = c.ID
 	s.ids = append(s.ids, c.ID)
 	t.ID = c.ID
-	s.audited(ctx, c, apitoken.ActionCreate, apitoken.CreateChanges(c), c.CreatedAt)
+	action, changes := apitoken.AuditChanges(nil, c, apitoken.Update{})
+	s.audited(ctx, c, action, changes, c.CreatedAt)
 	return nil
 }
 
@@ -182,7 +184,7 @@ func (s *Store) GetTokenByHash(ctx context.Context, hash apitoken.Hash) (*apitok
 	e := s.tokens[id]
 	t := e.tok.Clone()
 	if e.hash != hash {
-		t.ExpiresAt = apitoken.PreviousExpiry(t)
+		t.ExpiresAt = storeutil.PreviousExpiry(t)
 	}
 	return t, nil
 }
@@ -199,7 +201,7 @@ func (s *Store) ListTokens(ctx context.Context, opts apitoken.ListOptions) ([]*a
 	}
 	var now time.Time
 	if opts.Status != "" {
-		now = opts.StatusAt(time.Now)
+		now = storeutil.StatusTime(opts, time.Now)
 	}
 	search := strings.ToLower(opts.Search)
 	s.mu.RLock()
@@ -238,12 +240,13 @@ func (s *Store) UpdateToken(ctx context.Context, id int64, u apitoken.Update, no
 	}
 	before := e.tok
 	t := before.Clone()
-	u.Apply(t)
+	storeutil.Apply(t, u)
 	t.ID = id
 	t.UpdatedAt = now
 	normalize(t)
 	e.tok = t
-	s.audited(ctx, t, apitoken.UpdateAction(u), apitoken.UpdateChanges(before, t, u), now)
+	action, changes := apitoken.AuditChanges(before, t, u)
+	s.audited(ctx, t, action, changes, now)
 	return t.Clone(), nil
 }
 
@@ -277,7 +280,8 @@ func (s *Store) RotateToken(ctx context.Context, id int64, hash apitoken.Hash, s
 	e.hash = hash
 	s.byHash[hash] = id
 	e.tok = t
-	s.audited(ctx, t, apitoken.ActionRotate, apitoken.RotateChanges(before, t), now)
+	action, changes := apitoken.AuditChanges(before, t, apitoken.Update{})
+	s.audited(ctx, t, action, changes, now)
 	return t.Clone(), nil
 }
 
@@ -383,7 +387,7 @@ func (s *Store) ListAudit(ctx context.Context, q apitoken.AuditQuery) ([]*apitok
 		}
 		total++
 		if total > q.Offset && (q.Limit <= 0 || len(out) < q.Limit) {
-			out = append(out, e.Clone())
+			out = append(out, storeutil.CloneAuditEntry(e))
 		}
 	}
 	return out, total, nil

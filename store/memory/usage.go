@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/store/storeutil"
 )
 
 const hourSecs = int64(time.Hour / time.Second)
@@ -22,7 +23,7 @@ type counts struct {
 
 func (c *counts) add(status int, rt time.Duration) {
 	c.n++
-	if apitoken.Successful(status) {
+	if storeutil.Successful(status) {
 		c.ok++
 	}
 	c.sum += rt
@@ -116,7 +117,7 @@ func (s *Store) record(u *tokenUsage, ev *apitoken.Event) {
 		u.hours[h] = b
 	}
 	b.all.add(ev.StatusCode, ev.ResponseTime)
-	if apitoken.RateLimited(ev.StatusCode) {
+	if storeutil.RateLimited(ev.StatusCode) {
 		b.limited++
 	}
 	k := epKey{endpoint: ev.Route, method: ev.Method}
@@ -212,7 +213,7 @@ func endpointList(m map[epKey]*counts, limit int) []apitoken.EndpointUsage {
 	out := make([]apitoken.EndpointUsage, len(keys))
 	for i, k := range keys {
 		c := m[k]
-		out[i] = apitoken.EndpointUsage{Endpoint: k.endpoint, Method: k.method, Requests: c.n, AvgResponseTime: apitoken.AvgMillis(c.sum, c.n)}
+		out[i] = apitoken.EndpointUsage{Endpoint: k.endpoint, Method: k.method, Requests: c.n, AvgResponseTime: storeutil.AvgMillis(c.sum, c.n)}
 	}
 	return out
 }
@@ -236,7 +237,7 @@ func (s *Store) TokenUsage(ctx context.Context, id int64, q apitoken.Query) (*ap
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	limit := q.EffectiveLimit()
+	limit := storeutil.QueryLimit(q)
 	lo, hi := bucketRange(q)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -258,7 +259,7 @@ func (s *Store) TokenUsage(ctx context.Context, id int64, q apitoken.Query) (*ap
 		res.HourlyUsage = append(res.HourlyUsage, apitoken.HourlyUsage{
 			Hour:               time.Unix(h, 0).UTC(),
 			Requests:           b.all.n,
-			AvgResponseTime:    apitoken.AvgMillis(b.all.sum, b.all.n),
+			AvgResponseTime:    storeutil.AvgMillis(b.all.sum, b.all.n),
 			SuccessfulRequests: b.all.ok,
 			FailedRequests:     b.all.n - b.all.ok,
 		})
@@ -306,7 +307,7 @@ func recent(evs *queue[rawEvent], q apitoken.Query, limit int) []apitoken.Recent
 			Endpoint:       ev.endpoint,
 			Method:         ev.method,
 			StatusCode:     int(ev.status),
-			ResponseTimeMS: apitoken.RoundMillis(float64(ev.rt) / float64(time.Millisecond)),
+			ResponseTimeMS: storeutil.RoundMillis(float64(ev.rt) / float64(time.Millisecond)),
 			IPAddress:      ip,
 			UserAgent:      ev.ua,
 			CreatedAt:      ev.time(),
@@ -321,7 +322,7 @@ func (s *Store) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overv
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	limit := q.EffectiveLimit()
+	limit := storeutil.QueryLimit(q)
 	lo, hi := bucketRange(q)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -367,7 +368,7 @@ func (s *Store) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overv
 	res.Overview.TotalRequests = all.n
 	res.Overview.SuccessfulRequests = all.ok
 	res.Overview.FailedRequests = all.n - all.ok
-	res.Overview.AvgResponseTime = apitoken.AvgMillis(all.sum, all.n)
+	res.Overview.AvgResponseTime = storeutil.AvgMillis(all.sum, all.n)
 	slices.SortFunc(tops, func(a, b tokenCounts) int {
 		if c := cmp.Compare(b.c.n, a.c.n); c != 0 {
 			return c
@@ -379,7 +380,7 @@ func (s *Store) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overv
 	}
 	for _, t := range tops {
 		res.TopTokens = append(res.TopTokens, apitoken.TopToken{ID: t.id, Name: t.name, Requests: t.c.n,
-			AvgResponseTime: apitoken.AvgMillis(t.c.sum, t.c.n), RateLimitedRequests: t.limited})
+			AvgResponseTime: storeutil.AvgMillis(t.c.sum, t.c.n), RateLimitedRequests: t.limited})
 	}
 	slices.SortFunc(limited, func(a, b tokenCounts) int {
 		if c := cmp.Compare(b.limited, a.limited); c != 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/store/storeutil"
 )
 
 // ceilMicro returns the first whole microsecond at or after t, in UTC. For a
@@ -30,7 +31,9 @@ func bucketRange(q apitoken.Query) (lo, hi time.Time) {
 	return q.From.UTC().Truncate(time.Hour), ceilMicro(q.To)
 }
 
-func avg(sumUS, n int64) float64 { return apitoken.AvgMillis(time.Duration(sumUS)*time.Microsecond, n) }
+func avg(sumUS, n int64) float64 {
+	return storeutil.AvgMillis(time.Duration(sumUS)*time.Microsecond, n)
+}
 
 // TokenUsage reports the token's requests in q by the rules in the package
 // documentation of store/memory: hourly buckets and endpoints from the hourly
@@ -40,7 +43,7 @@ func (s *Store) TokenUsage(ctx context.Context, id int64, q apitoken.Query) (*ap
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	limit := q.EffectiveLimit()
+	limit := storeutil.QueryLimit(q)
 	lo, hi := bucketRange(q)
 	res := &apitoken.TokenUsage{
 		HourlyUsage:    []apitoken.HourlyUsage{},
@@ -81,7 +84,7 @@ func (s *Store) TokenUsage(ctx context.Context, id int64, q apitoken.Query) (*ap
 		if err := rows.Scan(&r.Endpoint, &r.Method, &r.StatusCode, &us, &ip, &r.UserAgent, &at); err != nil {
 			return err
 		}
-		r.ResponseTimeMS = apitoken.RoundMillis(float64(us) / 1000)
+		r.ResponseTimeMS = storeutil.RoundMillis(float64(us) / 1000)
 		if a, err := netip.ParseAddr(ip); err == nil {
 			ip = a.String() // Go's form, as the memory store reports it
 		}
@@ -141,7 +144,7 @@ func (s *Store) Overview(ctx context.Context, q apitoken.Query) (*apitoken.Overv
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	limit := q.EffectiveLimit()
+	limit := storeutil.QueryLimit(q)
 	lo, hi := bucketRange(q)
 	res := &apitoken.Overview{
 		TopTokens:         []apitoken.TopToken{},

@@ -36,7 +36,7 @@
 // would have removed them. Every report except RecentRequests is computed
 // from the rollups, with the rules the store/memory package documents
 // (ranges [From, To) of hour buckets, endpoint = route or else path, byte
-// order for ties, averages by apitoken.AvgMillis); RecentRequests reads the
+// order for ties, averages by storeutil.AvgMillis); RecentRequests reads the
 // raw rows. Prune deletes old raw rows in chunks and keeps the rollups.
 //
 // A batch whose COMMIT gets no answer (the connection died after the server

@@ -488,9 +488,9 @@ func TestAnalyticsMatchMemoryStore(t *testing.T) {
 		{From: u0.Add(100*time.Hour + 999), To: u0.Add(101*time.Hour - 999), Limit: 1000},
 		{From: u0.Add(300 * time.Hour), To: u0.Add(400 * time.Hour)},
 	}
-	if q, err := apitoken.DaysQuery(7, u0.Add(9*24*time.Hour)); err == nil {
-		queries = append(queries, q)
-	}
+	// The Manager's query for days=7: To one nanosecond after now.
+	now := u0.Add(9 * 24 * time.Hour)
+	queries = append(queries, apitoken.Query{From: now.Add(-7 * 24 * time.Hour), To: now.Add(time.Nanosecond)})
 	for i, q := range queries {
 		for _, id := range append(ids, 12345) {
 			want, err := mem.TokenUsage(t.Context(), id, q)

@@ -160,7 +160,7 @@ func TestListenTwoManagers(t *testing.T) {
 		}
 	}
 
-	if _, err := a.Disable(ctx, tok.ID); err != nil {
+	if _, err := a.Update(ctx, tok.ID, apitoken.Update{Active: apitoken.Set(false)}); err != nil {
 		t.Fatal(err)
 	}
 	eventually("disabled on A, refused by B", b, apitoken.ErrTokenDisabled)
@@ -168,7 +168,7 @@ func TestListenTwoManagers(t *testing.T) {
 		t.Errorf("the Manager without Listen refuses already (%v): the test would not show Listen's effect", err)
 	}
 
-	if _, err := b.Enable(ctx, tok.ID); err != nil {
+	if _, err := b.Update(ctx, tok.ID, apitoken.Update{Active: apitoken.Set(true)}); err != nil {
 		t.Fatal(err)
 	}
 	eventually("enabled on B, accepted by A", a, nil)

@@ -15,6 +15,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/store/storeutil"
 )
 
 var (
@@ -332,7 +333,8 @@ func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token, hash apitoke
 		return fmt.Errorf("apitoken: postgres: create token: encoding metadata: %w", err)
 	}
 	actor, at := auditInfo(ctx, t.CreatedAt)
-	changes, err := json.Marshal(apitoken.CreateChanges(t))
+	_, created := apitoken.AuditChanges(nil, t, apitoken.Update{})
+	changes, err := json.Marshal(created)
 	if err != nil {
 		return fmt.Errorf("apitoken: postgres: create token: encoding audit changes: %w", err)
 	}
@@ -383,7 +385,7 @@ func (s *Store) GetTokenByHash(ctx context.Context, hash apitoken.Hash) (*apitok
 		return nil, err
 	}
 	if r.ViaPrevious {
-		t.ExpiresAt = apitoken.PreviousExpiry(t)
+		t.ExpiresAt = storeutil.PreviousExpiry(t)
 	}
 	return t, nil
 }
@@ -421,7 +423,7 @@ func (s *Store) ListTokens(ctx context.Context, opts apitoken.ListOptions) ([]*a
 	if opts.Status != "" {
 		// A stored expiry x (whole microseconds) is at or before now
 		// exactly when x <= now truncated to the microsecond.
-		now := ts(opts.StatusAt(time.Now))
+		now := ts(storeutil.StatusTime(opts, time.Now))
 		switch opts.Status {
 		case apitoken.StatusActive:
 			where = append(where, "active AND (expires_at IS NULL OR expires_at > "+arg(now)+")")
@@ -525,7 +527,8 @@ func (s *Store) UpdateToken(ctx context.Context, id int64, u apitoken.Update, no
 			return nil, "", nil, err
 		}
 		after = t
-		return t, apitoken.UpdateAction(u), apitoken.UpdateChanges(before, t, u), nil
+		action, changes := apitoken.AuditChanges(before, t, u)
+		return t, action, changes, nil
 	})
 	if err != nil {
 		return nil, err
@@ -562,7 +565,8 @@ func (s *Store) RotateToken(ctx context.Context, id int64, hash apitoken.Hash, s
 			return nil, "", nil, err
 		}
 		after = t
-		return t, apitoken.ActionRotate, apitoken.RotateChanges(before, t), nil
+		action, changes := apitoken.AuditChanges(before, t, apitoken.Update{})
+		return t, action, changes, nil
 	})
 	if err != nil {
 		return nil, err

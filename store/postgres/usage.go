@@ -13,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/store/storeutil"
 )
 
 // Longest endpoint and method kept in the hourly rollup's key, in bytes
@@ -259,12 +260,12 @@ func rollupKeyOf(ev *apitoken.Event) rollupKey {
 func (r *rollupSums) add(ev *apitoken.Event) {
 	us := responseUS(ev)
 	r.requests++
-	if apitoken.Successful(ev.StatusCode) {
+	if storeutil.Successful(ev.StatusCode) {
 		r.successes++
 	} else {
 		r.failures++
 	}
-	if apitoken.RateLimited(ev.StatusCode) {
+	if storeutil.RateLimited(ev.StatusCode) {
 		r.limited++
 	}
 	r.sumUS += us

@@ -29,8 +29,8 @@
 //     requests exactly in [From, To), newest first, ties latest recorded
 //     first; endpoint = route, else path; sort orders and tie-breaks;
 //     ActiveTokens not expired at To; hour-granular 24 h / 7 d windows;
-//     averages through apitoken.AvgMillis. Query bounds may carry
-//     nanoseconds (apitoken.DaysQuery makes To = now + 1ns): a store that
+//     averages through storeutil.AvgMillis. Query bounds may carry
+//     nanoseconds (the Manager makes To = now + 1ns): a store that
 //     keeps microseconds must round them so the comparisons stay exact.
 package storetest
 

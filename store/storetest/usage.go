@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/store/storeutil"
 )
 
 // u0 is the start of the first hour of the usage data set.
@@ -353,7 +354,7 @@ func tokenUsageEdgeCases() []tokenUsageCase {
 			},
 			RecentRequests: []apitoken.RecentRequest{},
 		}},
-		// Bounds finer than a microsecond, as apitoken.DaysQuery makes them
+		// Bounds finer than a microsecond, as the Manager makes them
 		// (To = now + 1ns): events at To's microsecond are in.
 		{"A/NanosecondTo", "A", apitoken.Query{From: hour(1), To: hour(1).Add(15*time.Minute + time.Nanosecond)}, apitoken.TokenUsage{
 			HourlyUsage:    aHourly[1:2],
@@ -639,7 +640,7 @@ func withCounts(x apitoken.RateLimitedToken, limited, requests int64) apitoken.R
 func (s suite) testDefaultLimit(t *testing.T) {
 	st, us := s.usageStore(t)
 	id := create(t, st, simpleToken("busy"), "default limit")
-	const n = apitoken.DefaultQueryLimit + 10
+	const n = storeutil.DefaultQueryLimit + 10
 	var batch []apitoken.Event
 	for i := range n {
 		batch = append(batch, apitoken.Event{
@@ -655,8 +656,8 @@ func (s suite) testDefaultLimit(t *testing.T) {
 		limit int
 		want  int
 	}{
-		{"Zero", 0, apitoken.DefaultQueryLimit},
-		{"Negative", -1, apitoken.DefaultQueryLimit},
+		{"Zero", 0, storeutil.DefaultQueryLimit},
+		{"Negative", -1, storeutil.DefaultQueryLimit},
 		{"AboveCount", n + 5, n},
 		{"Small", 7, 7},
 	}
