@@ -495,8 +495,8 @@ func (m *Manager) Verify(ctx context.Context, plaintext string) (*Token, error) 
 // verify is Verify returning the cache entry; wall is the wall-clock time
 // of the request, for the expiry check and last_used_at.
 func (m *Manager) verify(ctx context.Context, plaintext string, wall time.Time) (*cacheEntry, error) {
-	// Every token has one length: anything else (including inputs over
-	// maxTokenLen) is refused before hashing.
+	// Every token of the prefix has one length: anything else is refused
+	// before hashing.
 	if len(plaintext) != m.format.length() {
 		return nil, ErrInvalidToken
 	}

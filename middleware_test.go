@@ -271,7 +271,7 @@ func TestMiddlewareFromContextAndErrorHandler(t *testing.T) {
 	var got []error
 	d := newDemoAPI(t, nil, apitoken.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 		got = append(got, err)
-		http.Error(w, "custom", 418)
+		http.Error(w, "custom", http.StatusTeapot)
 	}))
 	tok, plain := mustCreate(t, d.m, apitoken.CreateParams{RateLimit: ptr(1)})
 	if w := d.do("GET", "/api/products", plain); w.Code != 200 || d.seen == nil || d.seen.ID != tok.ID {

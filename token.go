@@ -22,10 +22,6 @@ const defaultPrefix = "atk"
 // 43 characters of 5.954 bits each carry 256 bits, as much as 32 random bytes.
 const secretLen = 43
 
-// maxTokenLen is the longest input Verify looks at. Longer inputs are
-// rejected before any hashing or store lookup.
-const maxTokenLen = 255
-
 // startLen is how many characters of the secret are kept in Token.Start.
 const startLen = 6
 
