@@ -21,6 +21,29 @@
 //
 // In a handler behind the middleware, FromContext returns the verified token.
 //
+// # The request
+//
+// Each step lives in one place, and the middleware only orchestrates them:
+//
+//   - the token is taken from Authorization: Bearer (or WithHeader,
+//     WithQueryParam) by the middleware;
+//   - its prefix and checksum are checked and it is hashed (token.go), so a
+//     forged token never reaches the store;
+//   - Manager.Verify looks the hash up in the verification cache (cache.go)
+//     and on a miss in the Store, once for all concurrent misses, keeping a
+//     token verified before while the store is down (WithStaleIfError);
+//     active and expiry are judged there;
+//   - the endpoint is matched against allowed_endpoints (internal/pathmatch);
+//   - the Limiter decides, through its interface, and the middleware sets
+//     the X-RateLimit-* headers from its Decision;
+//   - the next handler runs behind a recording ResponseWriter;
+//   - one Event, with the client IP resolved once (WithTrustedProxies), goes
+//     to Manager.Record and from there to the usage pipeline (usage.go),
+//     which writes batches to the UsageStore.
+//
+// Time that decides (cache TTLs, rate-limit windows, response times) runs on
+// Clock.Monotonic; the wall clock (Clock.Now) is only shown or stored.
+//
 // # Token format
 //
 // A token is <prefix>_<secret><checksum>, e.g.
@@ -54,10 +77,12 @@
 //
 // # Usage and analytics
 //
-// The middleware sends one Event per request of a known token to a Sink;
-// the Manager's BatchSink queues them (never blocking a request) and writes
-// them in batches to the UsageStore, which answers TokenUsage, Overview and
-// TokenStats in the spec's JSON shapes.
+// The middleware records one Event per request of a known token with
+// Manager.Record; the Manager's usage pipeline queues them (never blocking a
+// request) and writes them in batches to the UsageStore, which answers
+// TokenUsage, Overview and TokenStats in the spec's JSON shapes. WithSink
+// sends the events elsewhere instead. Store implementations find the
+// shared helpers in store/storeutil.
 //
 // # Rotation and audit
 //

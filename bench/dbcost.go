@@ -26,7 +26,7 @@ type DBCost struct {
 const DBCostSchema = "apitoken_bench_dbcost"
 
 // MeasureDBCost serves n requests, one after another, through apitoken on
-// PostgreSQL (store/postgres for tokens and usage, the Manager's BatchSink
+// PostgreSQL (store/postgres for tokens and usage, the Manager's usage pipeline
 // and last_used_at batching, flushed by Close at the end) and through the
 // naive baseline, and counts what each sent to the database after setup.
 func MeasureDBCost(ctx context.Context, dsn string, n int) (apitokenCost, naiveCost DBCost, err error) {

@@ -6,7 +6,7 @@
 //
 //   - bare: the handler alone;
 //   - apitoken: the full path (cached token, endpoint check, MemoryLimiter,
-//     headers, recording writer, one event queued to a BatchSink that writes
+//     headers, recording writer, one event queued to the Manager's usage pipeline, which writes
 //     to the memory store);
 //   - apitoken-redis: the same with the Redis limiter (adapters/redis);
 //   - httprate: github.com/go-chi/httprate's LimitByIP, a popular
