@@ -12,3 +12,6 @@ const (
 // FlushLastUsed writes the pending last_used_at values now, as the Manager
 // does every WithLastUsedInterval and on Close.
 func (m *Manager) FlushLastUsed(ctx context.Context) error { return m.flushLastUsed(ctx) }
+
+// SyncBuffer is a bytes.Buffer safe for concurrent use, for logs.
+type SyncBuffer = syncBuffer

@@ -20,6 +20,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/apitoken/apitoken/tools/internal/goast"
 )
 
 func main() {
@@ -71,7 +73,7 @@ func exported(dir string) ([]string, error) {
 				case d.Recv == nil:
 					names = append(names, d.Name.Name)
 				default:
-					recv := receiver(d.Recv.List[0].Type)
+					recv := goast.ReceiverType(d.Recv.List[0].Type)
 					methods[recv] = append(methods[recv], recv+"."+d.Name.Name)
 				}
 			case *ast.GenDecl:
@@ -100,22 +102,4 @@ func exported(dir string) ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
-}
-
-// receiver is the name of a method's receiver type: T for T, *T, T[P].
-func receiver(t ast.Expr) string {
-	for {
-		switch x := t.(type) {
-		case *ast.StarExpr:
-			t = x.X
-		case *ast.IndexExpr:
-			t = x.X
-		case *ast.IndexListExpr:
-			t = x.X
-		case *ast.Ident:
-			return x.Name
-		default:
-			return ""
-		}
-	}
 }

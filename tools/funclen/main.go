@@ -19,6 +19,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/apitoken/apitoken/tools/internal/goast"
 )
 
 // skipped are the directories, relative to the root, that hold no library code.
@@ -90,19 +92,8 @@ func funcName(fn *ast.FuncDecl) string {
 	if fn.Recv == nil || len(fn.Recv.List) == 0 {
 		return fn.Name.Name
 	}
-	t := fn.Recv.List[0].Type
-	for {
-		switch x := t.(type) {
-		case *ast.StarExpr:
-			t = x.X
-		case *ast.IndexExpr:
-			t = x.X
-		case *ast.IndexListExpr:
-			t = x.X
-		case *ast.Ident:
-			return x.Name + "." + fn.Name.Name
-		default:
-			return fn.Name.Name
-		}
+	if t := goast.ReceiverType(fn.Recv.List[0].Type); t != "" {
+		return t + "." + fn.Name.Name
 	}
+	return fn.Name.Name
 }
