@@ -108,39 +108,39 @@ func AuditInfo(ctx context.Context) (actor string, at time.Time) {
 }
 
 // AuditChanges returns the action and the changes of the audit entry a
-// store records for a change it has just made: before is the token as it
-// was (nil for a create), after as it is now (nil for a delete), u the
-// update applied (the zero Update for a create, a rotation or a delete).
+// store records for the operation op (ActionCreate, ActionUpdate or
+// ActionRotate) it has just made: before is the token as it was (nil for a
+// create), after as it is now, u the update applied (ignored but for
+// ActionUpdate).
 //
 // A create lists every field given a value, from null; an update the
 // fields u sets whose value differs, with action ActionEnable or
 // ActionDisable when u sets only active (the spec disables a token with PUT
-// {"active": false}); a rotation (a new start) "start" and
-// "previous_expires_at"; a delete nothing. Changes is never nil.
-func AuditChanges(before, after *Token, u Update) (action string, changes []Change) {
+// {"active": false}); a rotation "start" and "previous_expires_at". Any
+// other op (ActionDelete) changes no field and is returned as it is.
+// Changes is never nil.
+func AuditChanges(op string, before, after *Token, u Update) (action string, changes []Change) {
 	changes = []Change{}
-	switch {
-	case before == nil:
+	switch op {
+	case ActionCreate:
 		for _, f := range bodyFields {
 			if to := f.value(after); string(to) != "null" && string(to) != `""` {
 				changes = append(changes, Change{Field: f.name, From: json.RawMessage("null"), To: to})
 			}
 		}
-		return ActionCreate, changes
-	case after == nil:
-		return ActionDelete, changes
-	case before.Start != after.Start:
+	case ActionRotate:
 		for _, f := range rotationFields {
 			changes = f.appendChange(changes, before, after)
 		}
-		return ActionRotate, changes
-	}
-	for _, f := range bodyFields {
-		if f.isSet(&u) {
-			changes = f.appendChange(changes, before, after)
+	case ActionUpdate:
+		for _, f := range bodyFields {
+			if f.isSet(&u) {
+				changes = f.appendChange(changes, before, after)
+			}
 		}
+		return updateAction(u), changes
 	}
-	return updateAction(u), changes
+	return op, changes
 }
 
 // updateAction is the audit action of the update u.

@@ -115,7 +115,7 @@ func serveLoop(b *testing.B, h http.Handler, plain string) {
 
 // BenchmarkMiddleware compares a bare handler with the full path in front of
 // it: cached token, endpoint check, memory limiter, headers, recording
-// writer and one event queued to a BatchSink. The difference is the
+// writer and one event queued to the usage pipeline. The difference is the
 // middleware's overhead.
 func BenchmarkMiddleware(b *testing.B) {
 	m, plain := benchSetup(b)

@@ -15,11 +15,11 @@ import (
 type cacheEntry struct {
 	tok       *Token // shared, read-only; nil when notFound
 	notFound  bool
-	expires   time.Duration // Clock.Monotonic reading after which the entry is stale
+	expires   time.Duration // monotonic Clock reading after which the entry is stale
 	key       string        // the limiter key: the token's decimal id
 	endpoints pathmatch.Set // compiled AllowedEndpoints
 
-	touched  atomic.Int64 // Monotonic reading of the last use noted in lastUsed
+	touched  atomic.Int64 // monotonic reading of the last use noted in lastUsed
 	lastUsed atomic.Int64 // wall-clock Unix nanoseconds of the latest use
 	flushed  atomic.Int64 // the lastUsed value already written to the store
 }
@@ -87,6 +87,9 @@ func (c *verifyCache) put(h Hash, e *cacheEntry, gen uint64) {
 	// token's old hash once its grace has ended).
 	c.remove(h)
 	if e.notFound {
+		if c.maxNeg == 0 {
+			return
+		}
 		if c.negs >= c.maxNeg {
 			c.removeIf(func(x *cacheEntry) bool { return x.notFound })
 		}
@@ -155,7 +158,7 @@ func (c *verifyCache) clear() {
 	c.removeIf(func(*cacheEntry) bool { return true })
 }
 
-// sweep drops entries stale at Monotonic reading now, so tokens no longer
+// sweep drops entries stale at monotonic reading now, so tokens no longer
 // used do not stay in memory. Entries of known tokens are kept for grace
 // past their expiry, for stale-if-error.
 func (c *verifyCache) sweep(now, grace time.Duration) {

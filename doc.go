@@ -42,7 +42,8 @@
 //     which writes batches to the UsageStore.
 //
 // Time that decides (cache TTLs, rate-limit windows, response times) runs on
-// Clock.Monotonic; the wall clock (Clock.Now) is only shown or stored.
+// the monotonic reading of the Clock; its wall-clock time is only shown or
+// stored.
 //
 // # Token format
 //

@@ -57,7 +57,7 @@ const DefaultWindow = time.Minute
 // than limit allowed requests: there is no double burst at a window
 // boundary (a fixed window allows 2×limit across one) and no 2×limit burst
 // after an idle period (a token bucket refilled at limit/window allows
-// that). The times are Clock.Monotonic readings, so a step of the wall clock
+// that). The times are monotonic Clock readings, so a step of the wall clock
 // neither locks a key out nor gives it quota. Memory per key is 8 bytes per
 // request allowed in the last window (at most limit); keys idle for a whole
 // window are evicted as the limiter is used, so memory stays bounded by
@@ -126,11 +126,10 @@ func (l *MemoryLimiter) decide(key string, limit int, count bool) Decision {
 	if limit <= 0 {
 		return Decision{Allowed: true, Limit: limit, Remaining: -1}
 	}
-	wall := l.clock.Now()
 	sh := l.shard(key)
 	sh.mu.Lock()
 	// Read under the lock, the readings of one key are in order.
-	now := l.clock.Monotonic()
+	wall, now := l.clock.Read()
 	l.sweepIfDue(sh, now)
 	w := sh.logs[key]
 	if w == nil {
@@ -185,7 +184,7 @@ func (l *MemoryLimiter) sweepIfDue(sh *limiterShard, now time.Duration) {
 	}
 }
 
-// slidingLog is a ring of the allowed requests' Monotonic readings, oldest
+// slidingLog is a ring of the allowed requests' monotonic readings, oldest
 // first.
 type slidingLog struct {
 	ts   []time.Duration

@@ -1,8 +1,6 @@
 package apitoken
 
 import (
-	"golang.org/x/time/rate"
-
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +9,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/time/rate"
 
 	"github.com/apitoken/apitoken/internal/pathmatch"
 )
@@ -98,6 +98,8 @@ type managerConfig struct {
 	sink        Sink
 	sinkSet     bool
 	batch       UsageBatch
+	batchSet    bool
+	pepperSet   bool
 }
 
 // WithPrefix sets the token prefix (default "atk"): 1 to 32 characters of
@@ -109,7 +111,9 @@ func WithPrefix(p string) Option { return func(c *managerConfig) { c.prefix = p 
 // plain SHA-256, so a copy of the database alone cannot be used to confirm a
 // guessed token. Keep the pepper outside the database; changing it
 // invalidates every token.
-func WithPepper(pepper []byte) Option { return func(c *managerConfig) { c.pepper = pepper } }
+func WithPepper(pepper []byte) Option {
+	return func(c *managerConfig) { c.pepper, c.pepperSet = pepper, true }
+}
 
 // WithClock sets the clock of the Manager and of everything built on it: the
 // verification cache, the Middleware's default limiter, event times
@@ -164,7 +168,9 @@ func WithSink(s Sink) Option { return func(c *managerConfig) { c.sink, c.sinkSet
 
 // WithUsageBatch configures the Manager's own pipeline into its UsageStore
 // (defaults: see UsageBatch).
-func WithUsageBatch(b UsageBatch) Option { return func(c *managerConfig) { c.batch = b } }
+func WithUsageBatch(b UsageBatch) Option {
+	return func(c *managerConfig) { c.batch, c.batchSet = b, true }
+}
 
 // NewManager returns a Manager over store and starts its background work
 // (last_used_at writes, cache sweeping, and the usage pipeline when there is
@@ -240,6 +246,10 @@ func newManagerConfig(opts []Option) (managerConfig, error) {
 		err = bad("WithStaleIfError", "negative duration")
 	case c.touch <= 0:
 		err = bad("WithLastUsedInterval", "the interval must be positive")
+	case c.pepperSet && len(c.pepper) == 0:
+		err = bad("WithPepper", "empty pepper")
+	case c.batchSet && c.sinkSet:
+		err = bad("WithUsageBatch", "no pipeline to configure: WithSink replaces it")
 	case c.defLimit < 0 || c.defLimit > MaxRateLimit:
 		err = bad("WithDefaultRateLimit", fmt.Sprintf("the limit must be 0 to %d", MaxRateLimit))
 	}
@@ -270,7 +280,10 @@ func (m *Manager) Record(e Event) {
 }
 
 // now is the wall-clock time, in UTC.
-func (m *Manager) now() time.Time { return m.clock.Now().UTC() }
+func (m *Manager) now() time.Time {
+	wall, _ := m.clock.Read()
+	return wall.UTC()
+}
 
 // Close stops the background work, writes pending last_used_at values and
 // writes the usage events still queued, within ctx.
@@ -303,7 +316,8 @@ func (m *Manager) background() {
 			ctx, cancel := context.WithTimeout(context.Background(), m.touchInt)
 			_ = m.flushLastUsed(ctx)
 			cancel()
-			m.cache.sweep(m.clock.Monotonic(), m.staleGrace)
+			_, mono := m.clock.Read()
+			m.cache.sweep(mono, m.staleGrace)
 		}
 	}
 }
@@ -485,23 +499,23 @@ func (m *Manager) InvalidateAll() { m.cache.clear() }
 // with the cache and other requests: treat it as read-only (Clone it to
 // change it).
 func (m *Manager) Verify(ctx context.Context, plaintext string) (*Token, error) {
-	e, err := m.verify(ctx, plaintext, m.clock.Now())
+	wall, mono := m.clock.Read()
+	e, err := m.verify(ctx, plaintext, wall, mono)
 	if e == nil {
 		return nil, err
 	}
 	return e.tok, err
 }
 
-// verify is Verify returning the cache entry; wall is the wall-clock time
-// of the request, for the expiry check and last_used_at.
-func (m *Manager) verify(ctx context.Context, plaintext string, wall time.Time) (*cacheEntry, error) {
+// verify is Verify returning the cache entry, at the request's Clock
+// readings: wall for the expiry check and last_used_at, mono for the cache.
+func (m *Manager) verify(ctx context.Context, plaintext string, wall time.Time, mono time.Duration) (*cacheEntry, error) {
 	// Every token of the prefix has one length: anything else is refused
 	// before hashing.
 	if len(plaintext) != m.format.length() {
 		return nil, ErrInvalidToken
 	}
 	h := m.format.hash(plaintext)
-	mono := m.clock.Monotonic()
 	e := m.cache.get(h)
 	if e == nil || mono > e.expires {
 		// Only a token of the right prefix, alphabet and checksum may cost
@@ -532,14 +546,17 @@ func (m *Manager) verify(ctx context.Context, plaintext string, wall time.Time) 
 }
 
 // usableStale reports whether old, an entry past its TTL at Monotonic
-// reading mono, may answer while the store fails with err: a token verified
-// before keeps working for the stale-if-error grace (WithStaleIfError).
+// reading mono, may answer while the store fails with err, or does not
+// answer before the request's context ends: a token verified before keeps
+// working for the stale-if-error grace (WithStaleIfError).
 func (m *Manager) usableStale(old *cacheEntry, mono time.Duration, err error) bool {
-	return old != nil && !old.notFound && mono <= old.expires+m.staleGrace && errors.Is(err, ErrStoreUnavailable)
+	storeFailed := errors.Is(err, ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	return old != nil && !old.notFound && mono <= old.expires+m.staleGrace && storeFailed
 }
 
 // flight is one store lookup that concurrent misses of the same hash share.
 type flight struct {
+	gen  uint64 // the cache's generation when it started
 	done chan struct{}
 	e    *cacheEntry
 	err  error
@@ -551,13 +568,15 @@ const lookupTimeout = 10 * time.Second
 
 // load asks the store for h once however many requests miss it at the same
 // time: a hot token whose cache entry expired costs one query, not one per
-// concurrent request.
+// concurrent request. A request never joins a lookup that started before
+// the latest invalidation: its answer may predate the change.
 func (m *Manager) load(ctx context.Context, h Hash) (*cacheEntry, error) {
+	gen := m.cache.gen.Load()
 	m.flightMu.Lock()
 	f := m.flights[h]
-	leader := f == nil
+	leader := f == nil || f.gen != gen
 	if leader {
-		f = &flight{done: make(chan struct{})}
+		f = &flight{gen: gen, done: make(chan struct{})}
 		m.flights[h] = f
 	}
 	m.flightMu.Unlock()
@@ -567,9 +586,11 @@ func (m *Manager) load(ctx context.Context, h Hash) (*cacheEntry, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
 		go func() {
 			defer cancel()
-			f.e, f.err = m.lookup(lctx, h)
+			f.e, f.err = m.lookup(lctx, h, f.gen)
 			m.flightMu.Lock()
-			delete(m.flights, h)
+			if m.flights[h] == f {
+				delete(m.flights, h)
+			}
 			m.flightMu.Unlock()
 			close(f.done)
 		}()
@@ -587,12 +608,12 @@ func (m *Manager) load(ctx context.Context, h Hash) (*cacheEntry, error) {
 	}
 }
 
-// lookup asks the store for h and caches the answer: a token, or that
-// there is none. The entries' TTLs start when the store has answered.
-func (m *Manager) lookup(ctx context.Context, h Hash) (*cacheEntry, error) {
-	gen := m.cache.gen.Load()
+// lookup asks the store for h and caches the answer, a token or that there
+// is none, unless the cache was invalidated since generation gen. The
+// entries' TTLs start when the store has answered.
+func (m *Manager) lookup(ctx context.Context, h Hash, gen uint64) (*cacheEntry, error) {
 	t, err := m.store.GetTokenByHash(ctx, h)
-	now := m.clock.Monotonic()
+	_, now := m.clock.Read()
 	switch {
 	case errors.Is(err, ErrNotFound):
 		e := &cacheEntry{notFound: true, expires: now + m.negTTL}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -497,4 +498,138 @@ func mustJSON(t testing.TB, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// hangingStore answers GetTokenByHash only when the test says so,
+// whatever the context, as a database behind a black-holed link does.
+type hangingStore struct {
+	*memory.Store
+	hang    atomic.Bool
+	entered chan struct{} // a lookup has started to hang
+	release chan struct{} // closed: hanging lookups answer
+}
+
+func (s *hangingStore) GetTokenByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token, error) {
+	if s.hang.Load() {
+		s.entered <- struct{}{}
+		<-s.release
+	}
+	return s.Store.GetTokenByHash(ctx, h)
+}
+
+func newHangingManager(t *testing.T, opts ...apitoken.Option) (*apitoken.Manager, *hangingStore, *clock) {
+	t.Helper()
+	clk := newClock()
+	st := &hangingStore{Store: memory.New(), entered: make(chan struct{}, 8), release: make(chan struct{})}
+	m, err := apitoken.NewManager(st, append([]apitoken.Option{apitoken.WithClock(clk), apitoken.WithLogger(discardLogger())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		close(st.release)
+		_ = m.Close(context.Background())
+	})
+	return m, st, clk
+}
+
+// A token verified before keeps working past its TTL while the store does
+// not answer before the request gives up (stale-if-error), and one never
+// verified gets the store's unavailability.
+func TestStaleIfErrorWhileTheStoreHangs(t *testing.T) {
+	m, st, clk := newHangingManager(t, apitoken.WithCacheTTL(30*time.Second))
+	ctx := context.Background()
+	_, known := mustCreate(t, m, apitoken.CreateParams{})
+	_, fresh := mustCreate(t, m, apitoken.CreateParams{})
+	if _, err := m.Verify(ctx, known); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(31 * time.Second)
+	st.hang.Store(true)
+	gone, cancel := context.WithCancel(ctx)
+	cancel() // the request's deadline has passed
+	if tok, err := m.Verify(gone, known); err != nil || tok == nil {
+		t.Fatalf("known token while the store hangs: %v, %v; want its stale entry", tok, err)
+	}
+	if _, err := m.Verify(gone, fresh); !errors.Is(err, context.Canceled) {
+		t.Fatalf("unknown-to-the-cache token: %v, want the request's context error", err)
+	}
+}
+
+// A request after an invalidation never joins a lookup that started before
+// it: that lookup's answer may be the token as it was.
+func TestLookupAfterInvalidationIsFresh(t *testing.T) {
+	m, st, _ := newHangingManager(t)
+	ctx := context.Background()
+	tok, plain := mustCreate(t, m, apitoken.CreateParams{})
+	st.hang.Store(true)
+	first := make(chan error, 1)
+	go func() { _, err := m.Verify(ctx, plain); first <- err }()
+	<-st.entered // the first lookup hangs in the store
+	m.Invalidate(tok.ID)
+	second := make(chan error, 1)
+	go func() { _, err := m.Verify(ctx, plain); second <- err }()
+	select {
+	case <-st.entered: // a lookup of its own
+	case err := <-second:
+		t.Fatalf("the second request was answered (%v) by the lookup started before the invalidation", err)
+	case <-time.After(10 * time.Second): // a bound on failure only
+		t.Fatal("the second request waits for the lookup started before the invalidation")
+	}
+	st.hang.Store(false)
+	st.release <- struct{}{} // wakes one hanging lookup; Cleanup's close wakes the rest
+	st.release <- struct{}{}
+	for _, ch := range []chan error{first, second} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// WithNegativeCacheTTL(d, 0) remembers no unknown token.
+func TestNegativeCacheOfSizeZero(t *testing.T) {
+	m, st, _ := newManager(t, apitoken.WithNegativeCacheTTL(time.Minute, 0))
+	other, _, _ := newManager(t)
+	_, unknown := mustCreate(t, other, apitoken.CreateParams{})
+	for range 3 {
+		if _, err := m.Verify(context.Background(), unknown); !errors.Is(err, apitoken.ErrInvalidToken) {
+			t.Fatal(err)
+		}
+	}
+	if n := st.byHash.Load(); n != 3 {
+		t.Fatalf("%d store lookups for 3 verifications, want 3 (nothing cached)", n)
+	}
+}
+
+// Invalid option values are errors naming the option.
+func TestManagerOptionErrorsNameTheOption(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []apitoken.Option
+		want string
+	}{
+		{"bad prefix", []apitoken.Option{apitoken.WithPrefix("A-B")}, "WithPrefix"},
+		{"empty prefix", []apitoken.Option{apitoken.WithPrefix("")}, "WithPrefix"},
+		{"empty pepper", []apitoken.Option{apitoken.WithPepper(nil)}, "WithPepper"},
+		{"nil clock", []apitoken.Option{apitoken.WithClock(nil)}, "WithClock"},
+		{"nil logger", []apitoken.Option{apitoken.WithLogger(nil)}, "WithLogger"},
+		{"zero TTL", []apitoken.Option{apitoken.WithCacheTTL(0)}, "WithCacheTTL"},
+		{"negative negative TTL", []apitoken.Option{apitoken.WithNegativeCacheTTL(-1, 10)}, "WithNegativeCacheTTL"},
+		{"negative stale", []apitoken.Option{apitoken.WithStaleIfError(-1)}, "WithStaleIfError"},
+		{"zero last-used interval", []apitoken.Option{apitoken.WithLastUsedInterval(0)}, "WithLastUsedInterval"},
+		{"default limit too large", []apitoken.Option{apitoken.WithDefaultRateLimit(apitoken.MaxRateLimit + 1)}, "WithDefaultRateLimit"},
+		{"negative batch", []apitoken.Option{apitoken.WithUsageBatch(apitoken.UsageBatch{Size: -1})}, "WithUsageBatch"},
+		{"batch without a pipeline", []apitoken.Option{apitoken.WithSink(nil), apitoken.WithUsageBatch(apitoken.UsageBatch{Size: 10})}, "WithUsageBatch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := apitoken.NewManager(memory.New(), tt.opts...)
+			if err == nil {
+				_ = m.Close(context.Background())
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not name %s", err, tt.want)
+			}
+		})
+	}
 }

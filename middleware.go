@@ -167,11 +167,13 @@ func serveMuxRoute(r *http.Request) string {
 // (missing, malformed or unknown), 401 {"error":"Token has expired"}, 403
 // {"error":"Token is disabled"}, 403 {"error":"Endpoint not allowed"}, 429
 // {"error":"Rate limit exceeded","limit":…,"current":…,"retry_after":…} with
-// Retry-After, and 503 {"error":"Token store unavailable"} when the store
-// cannot be reached (never 401, which would tell a client to discard a valid
-// token). Refusals of a known token are recorded too; refused requests never
-// count against the rate limit. Tokens with rate limit 0 (unlimited) get no
-// X-RateLimit-* headers.
+// Retry-After, 503 {"error":"Token store unavailable"} when the store cannot
+// be reached (never 401, which would tell a client to discard a valid token)
+// and 503 {"error":"Rate limiter unavailable"} when the Limiter returns an
+// error (both with Retry-After). Refusals of a known token are recorded
+// too, but for the limiter's 503; refused requests never count against the
+// rate limit. Tokens with rate limit 0 (unlimited) get no X-RateLimit-*
+// headers, nor do responses for which the limiter could not answer.
 //
 // It panics when m is nil or an option's value is invalid.
 func Middleware(m *Manager, opts ...MiddlewareOption) func(http.Handler) http.Handler {
@@ -221,18 +223,19 @@ type exchange struct {
 	endpoint string        // the cleaned path, relative to the base path
 	wall     time.Time     // when it came in, on the wall clock
 	start    time.Duration // and on the monotonic clock
-	rec      *recorder
+	rec      recorder      // the writer the next handler gets
 }
 
 // ServeHTTP implements http.Handler: the request pipeline.
 func (mw *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{r: r, start: mw.m.clock.Monotonic(), wall: mw.m.clock.Now(), rec: &recorder{ResponseWriter: w}}
+	wall, mono := mw.m.clock.Read()
+	x := &exchange{r: r, start: mono, wall: wall, rec: recorder{ResponseWriter: w}}
 	raw := mw.credentials(r)
 	if raw == "" {
 		mw.c.onError(w, r, ErrInvalidToken)
 		return
 	}
-	e, err := mw.m.verify(r.Context(), raw, x.wall)
+	e, err := mw.m.verify(r.Context(), raw, x.wall, x.start)
 	if e == nil {
 		if !errors.Is(err, ErrInvalidToken) {
 			err = ErrStoreUnavailable // includes a cancelled request context
@@ -253,7 +256,7 @@ func (mw *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		mw.c.onError(x.rec, r, err)
+		mw.c.onError(&x.rec, r, err)
 		mw.record(x, nil, bodySize(r, nil))
 		return
 	}
@@ -338,19 +341,29 @@ func (mw *middleware) setPeekedHeaders(x *exchange) {
 	}
 }
 
-const resetLayout = "2006-01-02T15:04:05.000Z07:00"
-
 // setLimitHeaders sets X-RateLimit-Limit, X-RateLimit-Remaining and
 // X-RateLimit-Reset (RFC 3339 with milliseconds, as the spec shows it,
-// rounded up to the second by when a slot is free).
+// rounded up to the second by when a slot is free). The keys are written in
+// net/http's canonical form, as Header.Set would store them, and the three
+// values share one slice.
 func setLimitHeaders(h http.Header, d Decision) {
 	reset := d.Reset.Truncate(time.Second)
 	if reset.Before(d.Reset) {
 		reset = reset.Add(time.Second)
 	}
-	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(max(d.Remaining, 0)))
-	h.Set("X-RateLimit-Reset", reset.UTC().Format(resetLayout))
+	v := []string{strconv.Itoa(d.Limit), strconv.Itoa(max(d.Remaining, 0)), resetText(reset)}
+	h["X-Ratelimit-Limit"] = v[0:1:1]
+	h["X-Ratelimit-Remaining"] = v[1:2:2]
+	h["X-Ratelimit-Reset"] = v[2:3:3]
+}
+
+// resetText is X-RateLimit-Reset's text of the whole second sec: RFC 3339
+// with milliseconds, as the spec shows it ("2025-01-15T10:31:00.000Z"), that
+// is time.RFC3339 with ".000" before the "Z".
+func resetText(sec time.Time) string {
+	var buf [len("2006-01-02T15:04:05.000Z")]byte
+	b := sec.UTC().AppendFormat(buf[:0], time.RFC3339)
+	return string(append(b[:len(b)-1], ".000Z"...))
 }
 
 // serveNext calls the next handler with the token in the context and
@@ -380,7 +393,7 @@ func (mw *middleware) serveNext(x *exchange) {
 		}
 		mw.record(x, r, bodySize(r, body))
 	}()
-	mw.next.ServeHTTP(x.rec, r)
+	mw.next.ServeHTTP(&x.rec, r)
 	panicked = false
 }
 
@@ -409,6 +422,7 @@ func (mw *middleware) record(x *exchange, routed *http.Request, size int64) {
 			}
 		}
 	}
+	_, end := mw.m.clock.Read()
 	status := x.rec.status
 	if status == 0 {
 		status = http.StatusOK
@@ -419,7 +433,7 @@ func (mw *middleware) record(x *exchange, routed *http.Request, size int64) {
 		Route:        route,
 		Method:       x.r.Method,
 		StatusCode:   status,
-		ResponseTime: (mw.m.clock.Monotonic() - x.start).Round(time.Microsecond),
+		ResponseTime: (end - x.start).Round(time.Microsecond),
 		RequestSize:  size,
 		ResponseSize: x.rec.size,
 		IP:           mw.c.ips.ClientIP(x.r.RemoteAddr, x.r.Header),

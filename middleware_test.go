@@ -588,3 +588,30 @@ func TestMiddlewareLargeRemaining(t *testing.T) {
 		}
 	}
 }
+
+// An invalid Middleware option panics at construction, naming the option.
+func TestMiddlewareOptionPanicsNameTheOption(t *testing.T) {
+	m, _, _ := newManager(t)
+	tests := []struct {
+		name string
+		opt  apitoken.MiddlewareOption
+		want string
+	}{
+		{"bad proxy prefix", apitoken.WithTrustedProxies("10.0.0.0/99"), "WithTrustedProxies"},
+		{"empty header", apitoken.WithHeader(" "), "WithHeader"},
+		{"empty query parameter", apitoken.WithQueryParam(""), "WithQueryParam"},
+		{"nil error handler", apitoken.WithErrorHandler(nil), "WithErrorHandler"},
+		{"nil route function", apitoken.WithRouteFunc(nil), "WithRouteFunc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				if s, _ := r.(string); !strings.Contains(s, tt.want) {
+					t.Fatalf("panic %v, want one naming %s", r, tt.want)
+				}
+			}()
+			apitoken.Middleware(m, tt.opt)
+		})
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -71,13 +70,8 @@ type Update struct {
 	ExpiresAt        Field[*time.Time]
 }
 
-// empty reports whether the update changes nothing.
-func (u Update) empty() bool {
-	return !slices.ContainsFunc(bodyFields, func(f bodyField) bool { return f.isSet(&u) })
-}
-
-// fields returns the JSON names of the fields the update sets, in a fixed
-// order (for audit records and NOTIFY payloads).
+// fields returns the JSON names of the fields the update sets, in
+// bodyFields' order.
 func (u Update) fields() []string {
 	var names []string
 	for _, f := range bodyFields {
@@ -161,7 +155,7 @@ type Store interface {
 	// invalid opts.Status returns a *ValidationError.
 	ListTokens(ctx context.Context, opts ListOptions) (tokens []*Token, total int, err error)
 
-	// UpdateToken applies u to the token atomically (as Update.Apply),
+	// UpdateToken applies u to the token atomically (as storeutil.Apply),
 	// sets UpdatedAt to now, and returns the updated token. A missing token
 	// returns ErrNotFound. An empty update still returns the token.
 	UpdateToken(ctx context.Context, id int64, u Update, now time.Time) (*Token, error)

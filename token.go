@@ -185,12 +185,12 @@ type hmacState struct {
 
 func validPrefix(p string) error {
 	if p == "" || len(p) > 32 {
-		return fmt.Errorf("apitoken: prefix must be 1 to 32 characters")
+		return fmt.Errorf("apitoken: WithPrefix: the prefix must be 1 to 32 characters")
 	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if !(('a' <= c && c <= 'z') || ('0' <= c && c <= '9') || (c == '_' && i > 0 && i < len(p)-1)) {
-			return fmt.Errorf("apitoken: prefix %q may hold only a-z, 0-9 and inner underscores", p)
+			return fmt.Errorf("apitoken: WithPrefix: %q may hold only a-z, 0-9 and inner underscores", p)
 		}
 	}
 	return nil

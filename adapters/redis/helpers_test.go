@@ -275,6 +275,7 @@ type skewed struct {
 	skew func() time.Duration
 }
 
-func (c *skewed) Now() time.Time { return c.base.Now().Add(c.skew()) }
-
-func (c *skewed) Monotonic() time.Duration { return c.base.Monotonic() + c.skew() }
+func (c *skewed) Read() (time.Time, time.Duration) {
+	wall, mono := c.base.Read()
+	return wall.Add(c.skew()), mono + c.skew()
+}

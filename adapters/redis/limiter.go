@@ -60,7 +60,7 @@ type Limiter struct {
 
 	degraded   atomic.Bool
 	probing    atomic.Bool
-	nextProbe  atomic.Int64 // Clock.Monotonic readings
+	nextProbe  atomic.Int64 // monotonic Clock readings
 	degradedAt atomic.Int64
 
 	decisions     atomic.Uint64
@@ -194,13 +194,16 @@ func (l *Limiter) redisKey(key string) string {
 	return l.cfg.prefix + "{" + key + "}"
 }
 
-func (l *Limiter) mono() int64 { return int64(l.cfg.clock.Monotonic()) }
+func (l *Limiter) mono() int64 {
+	_, mono := l.cfg.clock.Read()
+	return int64(mono)
+}
 
 func (l *Limiter) decide(ctx context.Context, key string, limit int, count bool) (apitoken.Decision, error) {
 	if limit <= 0 {
 		return apitoken.Decision{Allowed: true, Limit: limit, Remaining: -1}, nil
 	}
-	sent := l.cfg.clock.Monotonic()
+	_, sent := l.cfg.clock.Read()
 	if d, ok := l.refused.lookup(key, limit, sent); ok {
 		l.localRefusals.Add(1)
 		return d, nil

@@ -39,7 +39,7 @@ type refusalShard struct {
 type refusal struct {
 	limit int
 	reset time.Time     // Redis's Reset
-	until time.Duration // local deadline: a Clock.Monotonic reading
+	until time.Duration // local deadline: a monotonic Clock reading
 }
 
 func (r *refusals) init() {
@@ -48,7 +48,7 @@ func (r *refusals) init() {
 	}
 }
 
-// lookup returns the refusal for key and limit at Monotonic reading now.
+// lookup returns the refusal for key and limit at monotonic reading now.
 func (r *refusals) lookup(key string, limit int, now time.Duration) (apitoken.Decision, bool) {
 	sh := &r.shards[shardOf(key)]
 	sh.mu.Lock()
@@ -69,7 +69,7 @@ func (r *refusals) lookup(key string, limit int, now time.Duration) (apitoken.De
 	}, true
 }
 
-// store records Redis's refusal d of a request sent at Monotonic reading
+// store records Redis's refusal d of a request sent at monotonic reading
 // sent.
 func (r *refusals) store(key string, d apitoken.Decision, sent time.Duration) {
 	if d.RetryAfter <= 0 {

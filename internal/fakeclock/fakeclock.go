@@ -19,18 +19,17 @@ type Clock struct {
 // reads one hour (so that a zero reading never occurs).
 func New(wall time.Time) *Clock { return &Clock{wall: wall, mono: time.Hour} }
 
-// Now returns the wall-clock time.
-func (c *Clock) Now() time.Time {
+// Read returns the wall-clock time and the monotonic reading.
+func (c *Clock) Read() (time.Time, time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.wall
+	return c.wall, c.mono
 }
 
-// Monotonic returns the monotonic reading.
-func (c *Clock) Monotonic() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.mono
+// Now returns the wall-clock time.
+func (c *Clock) Now() time.Time {
+	wall, _ := c.Read()
+	return wall
 }
 
 // Advance lets d pass: both clocks move by d. It panics on a negative d,

@@ -63,8 +63,8 @@ func BenchmarkGetTokenByHash(b *testing.B) {
 	})
 }
 
-// BenchmarkRecordUsage records batches of 1,000 events (the BatchSink's
-// default) over 100 tokens; ns/op is per batch, ns/event per event. The store
+// BenchmarkRecordUsage records batches of 1,000 events (the default batch
+// of the Manager's usage pipeline) over 100 tokens; ns/op is per batch, ns/event per event. The store
 // is first filled past its raw-event cap, so every measured batch also trims
 // 1,000 old events (the steady state of a long-running service).
 func BenchmarkRecordUsage(b *testing.B) {

@@ -75,7 +75,7 @@
 //     descending then id ascending, capped at storeutil.QueryLimit(q); Name is the
 //     token's current name.
 //   - RateLimitedTokens are the tokens with at least one request in the
-//     range whose status was 429 (apitoken.RateLimited), by those requests
+//     range whose status was 429 (storeutil.RateLimited), by those requests
 //     descending then id ascending, capped at storeutil.QueryLimit(q); Name and
 //     RateLimit are the token's current ones, Requests all its requests in
 //     the range. TopTokens carry the same 429 count.

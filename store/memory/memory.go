@@ -148,7 +148,7 @@ func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token, hash apitoke
 	s.byHash[hash] = c.ID
 	s.ids = append(s.ids, c.ID)
 	t.ID = c.ID
-	action, changes := apitoken.AuditChanges(nil, c, apitoken.Update{})
+	action, changes := apitoken.AuditChanges(apitoken.ActionCreate, nil, c, apitoken.Update{})
 	s.audited(ctx, c, action, changes, c.CreatedAt)
 	return nil
 }
@@ -225,7 +225,7 @@ func (s *Store) ListTokens(ctx context.Context, opts apitoken.ListOptions) ([]*a
 	return out, total, nil
 }
 
-// UpdateToken applies u to the token (Update.Apply), sets UpdatedAt to now
+// UpdateToken applies u to the token (storeutil.Apply), sets UpdatedAt to now
 // in UTC, even for an empty update, and returns a copy of the result. A
 // missing token returns an error matching apitoken.ErrNotFound.
 func (s *Store) UpdateToken(ctx context.Context, id int64, u apitoken.Update, now time.Time) (*apitoken.Token, error) {
@@ -245,7 +245,7 @@ func (s *Store) UpdateToken(ctx context.Context, id int64, u apitoken.Update, no
 	t.UpdatedAt = now
 	normalize(t)
 	e.tok = t
-	action, changes := apitoken.AuditChanges(before, t, u)
+	action, changes := apitoken.AuditChanges(apitoken.ActionUpdate, before, t, u)
 	s.audited(ctx, t, action, changes, now)
 	return t.Clone(), nil
 }
@@ -280,7 +280,7 @@ func (s *Store) RotateToken(ctx context.Context, id int64, hash apitoken.Hash, s
 	e.hash = hash
 	s.byHash[hash] = id
 	e.tok = t
-	action, changes := apitoken.AuditChanges(before, t, apitoken.Update{})
+	action, changes := apitoken.AuditChanges(apitoken.ActionRotate, before, t, apitoken.Update{})
 	s.audited(ctx, t, action, changes, now)
 	return t.Clone(), nil
 }

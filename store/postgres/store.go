@@ -333,7 +333,7 @@ func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token, hash apitoke
 		return fmt.Errorf("apitoken: postgres: create token: encoding metadata: %w", err)
 	}
 	actor, at := auditInfo(ctx, t.CreatedAt)
-	_, created := apitoken.AuditChanges(nil, t, apitoken.Update{})
+	_, created := apitoken.AuditChanges(apitoken.ActionCreate, nil, t, apitoken.Update{})
 	changes, err := json.Marshal(created)
 	if err != nil {
 		return fmt.Errorf("apitoken: postgres: create token: encoding audit changes: %w", err)
@@ -527,7 +527,7 @@ func (s *Store) UpdateToken(ctx context.Context, id int64, u apitoken.Update, no
 			return nil, "", nil, err
 		}
 		after = t
-		action, changes := apitoken.AuditChanges(before, t, u)
+		action, changes := apitoken.AuditChanges(apitoken.ActionUpdate, before, t, u)
 		return t, action, changes, nil
 	})
 	if err != nil {
@@ -565,7 +565,7 @@ func (s *Store) RotateToken(ctx context.Context, id int64, hash apitoken.Hash, s
 			return nil, "", nil, err
 		}
 		after = t
-		action, changes := apitoken.AuditChanges(before, t, apitoken.Update{})
+		action, changes := apitoken.AuditChanges(apitoken.ActionRotate, before, t, apitoken.Update{})
 		return t, action, changes, nil
 	})
 	if err != nil {

@@ -806,7 +806,7 @@ func (s suite) testNotRetained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Reuse the batches as the BatchSink does, after scribbling over them.
+	// Reuse the batches as the Manager's usage pipeline does, after scribbling over them.
 	for _, b := range batches {
 		for i := range b {
 			b[i].TokenID = f.ids["C"]
