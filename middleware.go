@@ -342,28 +342,30 @@ func (mw *middleware) setPeekedHeaders(x *exchange) {
 }
 
 // setLimitHeaders sets X-RateLimit-Limit, X-RateLimit-Remaining and
-// X-RateLimit-Reset (RFC 3339 with milliseconds, as the spec shows it,
-// rounded up to the second by when a slot is free). The keys are written in
-// net/http's canonical form, as Header.Set would store them, and the three
-// values share one slice.
+// X-RateLimit-Reset. The reset is rounded up to the second (a slot is free
+// by then) and shown in RFC 3339 with milliseconds, as the spec shows it
+// ("2025-01-15T10:31:00.000Z"): time.RFC3339 with ".000" before the "Z".
+//
+// The three values are formatted into one buffer and are substrings of one
+// string; the keys are written in net/http's canonical form, as Header.Set
+// would store them.
 func setLimitHeaders(h http.Header, d Decision) {
 	reset := d.Reset.Truncate(time.Second)
 	if reset.Before(d.Reset) {
 		reset = reset.Add(time.Second)
 	}
-	v := []string{strconv.Itoa(d.Limit), strconv.Itoa(max(d.Remaining, 0)), resetText(reset)}
+	var buf [64]byte
+	b := strconv.AppendInt(buf[:0], int64(d.Limit), 10)
+	limitEnd := len(b)
+	b = strconv.AppendInt(b, int64(max(d.Remaining, 0)), 10)
+	remainingEnd := len(b)
+	b = reset.UTC().AppendFormat(b, time.RFC3339)
+	b = append(b[:len(b)-1], ".000Z"...)
+	s := string(b)
+	v := []string{s[:limitEnd], s[limitEnd:remainingEnd], s[remainingEnd:]}
 	h["X-Ratelimit-Limit"] = v[0:1:1]
 	h["X-Ratelimit-Remaining"] = v[1:2:2]
 	h["X-Ratelimit-Reset"] = v[2:3:3]
-}
-
-// resetText is X-RateLimit-Reset's text of the whole second sec: RFC 3339
-// with milliseconds, as the spec shows it ("2025-01-15T10:31:00.000Z"), that
-// is time.RFC3339 with ".000" before the "Z".
-func resetText(sec time.Time) string {
-	var buf [len("2006-01-02T15:04:05.000Z")]byte
-	b := sec.UTC().AppendFormat(buf[:0], time.RFC3339)
-	return string(append(b[:len(b)-1], ".000Z"...))
 }
 
 // serveNext calls the next handler with the token in the context and
