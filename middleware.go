@@ -249,18 +249,20 @@ func (mw *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil && !allowed {
 		err = ErrEndpointNotAllowed
 	}
-	if err != nil {
-		mw.setPeekedHeaders(x)
-	} else if err = mw.rateLimit(x); errors.Is(err, ErrLimiterUnavailable) {
-		mw.c.onError(w, r, err)
-		return
+	if err == nil {
+		err = mw.rateLimit(x)
+	} else {
+		mw.setPeekedHeaders(x) // refused before the limiter was asked
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrLimiterUnavailable):
+		mw.c.onError(w, r, err) // no decision was made: nothing to record
+	case err != nil:
 		mw.c.onError(&x.rec, r, err)
 		mw.record(x, nil, bodySize(r, nil))
-		return
+	default:
+		mw.serveNext(x)
 	}
-	mw.serveNext(x)
 }
 
 // credentials returns the token the request carries, or "".
