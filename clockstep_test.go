@@ -18,13 +18,7 @@ func TestWallClockStepRateLimit(t *testing.T) {
 			m, _, clk := newManager(t)
 			_, plain := mustCreate(t, m, apitoken.CreateParams{RateLimit: ptr(5)})
 			h := apitoken.Middleware(m)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-			do := func() *httptest.ResponseRecorder {
-				r := httptest.NewRequest("GET", "/products", nil)
-				r.Header.Set("Authorization", "Bearer "+plain)
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, r)
-				return w
-			}
+			do := func() *httptest.ResponseRecorder { return getProducts(h, plain) }
 			for i := range 5 {
 				if w := do(); w.Code != 200 {
 					t.Fatalf("request %d: %d", i+1, w.Code)

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -145,3 +147,12 @@ func (f sinkFunc) Record(e apitoken.Event) { f(e) }
 
 // syncBuffer is a bytes.Buffer safe for concurrent use, for logs.
 type syncBuffer = apitoken.SyncBuffer
+
+// getProducts serves GET /products with the token plain to h.
+func getProducts(h http.Handler, plain string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("GET", "/products", nil)
+	r.Header.Set("Authorization", "Bearer "+plain)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}

@@ -537,13 +537,7 @@ func TestMiddlewareLimiterReset(t *testing.T) {
 	tok, plain := mustCreate(t, m, apitoken.CreateParams{RateLimit: ptr(2)})
 	limiter := apitoken.NewMemoryLimiter(0, clk)
 	h := apitoken.Middleware(m, apitoken.WithLimiter(limiter))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	do := func() *httptest.ResponseRecorder {
-		r := httptest.NewRequest("GET", "/products", nil)
-		r.Header.Set("Authorization", "Bearer "+plain)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w
-	}
+	do := func() *httptest.ResponseRecorder { return getProducts(h, plain) }
 	for i, want := range []int{200, 200, 429} {
 		if w := do(); w.Code != want {
 			t.Fatalf("request %d: %d, want %d", i+1, w.Code, want)
