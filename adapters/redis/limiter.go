@@ -93,6 +93,9 @@ var errDegraded = errors.New("degraded after a failure; waiting for a probe to s
 // timeout rather than at the client's ReadTimeout. Without it a worker
 // goroutine sends every decision, and the caller stops waiting at the
 // timeout. Either way no decision waits longer than the timeout.
+//
+// New panics when client is nil or an option's value is invalid, naming
+// the option.
 func New(client redis.UniversalClient, opts ...Option) *Limiter {
 	cfg := config{
 		prefix:   DefaultPrefix,
@@ -105,6 +108,12 @@ func New(client redis.UniversalClient, opts ...Option) *Limiter {
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if err := errors.Join(cfg.errs...); err != nil {
+		panic(err.Error())
+	}
+	if client == nil {
+		panic("apitoken: redis: New needs a client")
 	}
 	l := &Limiter{
 		client:   client,

@@ -775,3 +775,32 @@ func TestMiddleware(t *testing.T) {
 		t.Errorf("fail-closed with Redis down: %d, want 503", w.Code)
 	}
 }
+
+// An invalid option value makes New panic, naming the option.
+func TestNewPanicsNamingTheOption(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	tests := []struct {
+		want string
+		opt  apitokenredis.Option
+	}{
+		{"WithPrefix", apitokenredis.WithPrefix("")},
+		{"WithWindow", apitokenredis.WithWindow(0)},
+		{"WithTimeout", apitokenredis.WithTimeout(-time.Second)},
+		{"WithProbeInterval", apitokenredis.WithProbeInterval(0)},
+		{"WithFailurePolicy", apitokenredis.WithFailurePolicy(apitokenredis.FailurePolicy(7))},
+		{"WithReplicas", apitokenredis.WithReplicas(0)},
+		{"WithLogger", apitokenredis.WithLogger(nil)},
+		{"WithClock", apitokenredis.WithClock(nil)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			defer func() {
+				if s, _ := recover().(string); !strings.Contains(s, tt.want) {
+					t.Fatalf("panic %q, want one naming %s", s, tt.want)
+				}
+			}()
+			apitokenredis.New(c, tt.opt)
+		})
+	}
+}

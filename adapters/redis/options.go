@@ -1,6 +1,7 @@
 package apitokenredis
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -54,6 +55,12 @@ type config struct {
 	replicas int
 	log      *slog.Logger
 	clock    apitoken.Clock
+	errs     []error // invalid option values; New panics with them
+}
+
+// invalid records that option was given an invalid value.
+func (c *config) invalid(option, why string) {
+	c.errs = append(c.errs, fmt.Errorf("apitoken: redis: %s: %s", option, why))
 }
 
 // WithPrefix sets the prefix of the Redis keys (default DefaultPrefix,
@@ -62,18 +69,24 @@ type config struct {
 // prefix, choose the slot: the prefix must not contain '{'. Limiters that
 // share a prefix share their counts, so give each window its own prefix.
 func WithPrefix(prefix string) Option {
-	return func(c *config) { c.prefix = prefix }
+	return func(c *config) {
+		if prefix == "" {
+			c.invalid("WithPrefix", "empty prefix")
+		}
+		c.prefix = prefix
+	}
 }
 
 // WithWindow sets the window the limit applies to (default
 // apitoken.DefaultWindow, one minute). Redis measures time in microseconds,
 // so the window is truncated to whole microseconds; windows under a
-// millisecond are raised to one. d <= 0 keeps the default.
+// millisecond are raised to one; d must be positive.
 func WithWindow(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
-			c.window = max(d.Truncate(time.Microsecond), time.Millisecond)
+		if d <= 0 {
+			c.invalid("WithWindow", "the window must be positive")
 		}
+		c.window = max(d.Truncate(time.Microsecond), time.Millisecond)
 	}
 }
 
@@ -81,31 +94,38 @@ func WithWindow(d time.Duration) Option {
 // time in the queue of the pipeline and go-redis's retries (default
 // DefaultTimeout, 50 ms). A slower answer counts as a failure: the failure
 // policy decides and the limiter turns degraded. The request's context
-// bounds the wait too. d <= 0 keeps the default.
+// bounds the wait too; d must be positive.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
-			c.timeout = d
+		if d <= 0 {
+			c.invalid("WithTimeout", "the timeout must be positive")
 		}
+		c.timeout = d
 	}
 }
 
 // WithProbeInterval sets how often a degraded limiter checks whether Redis
 // is back (default DefaultProbeInterval, 250 ms). A probe is sent, from its
 // own goroutine, by the first request after the interval: while degraded no
-// request waits for Redis. d <= 0 keeps the default.
+// request waits for Redis; d must be positive.
 func WithProbeInterval(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
-			c.probe = d
+		if d <= 0 {
+			c.invalid("WithProbeInterval", "the interval must be positive")
 		}
+		c.probe = d
 	}
 }
 
 // WithFailurePolicy sets what happens when Redis fails or times out
 // (default FailOpen).
 func WithFailurePolicy(p FailurePolicy) Option {
-	return func(c *config) { c.policy = p }
+	return func(c *config) {
+		if p != FailOpen && p != FailClosed {
+			c.invalid("WithFailurePolicy", "unknown policy")
+		}
+		c.policy = p
+	}
 }
 
 // WithFailOpen is WithFailurePolicy(FailOpen), the default: decide with an
@@ -118,12 +138,13 @@ func WithFailClosed() Option { return WithFailurePolicy(FailClosed) }
 
 // WithReplicas sets how many processes share the limit (default 1). While
 // failing open each process allows limit÷n requests per key and window,
-// rounded down but at least 1. n < 1 keeps the default.
+// rounded down but at least 1; n must be at least 1.
 func WithReplicas(n int) Option {
 	return func(c *config) {
-		if n >= 1 {
-			c.replicas = n
+		if n < 1 {
+			c.invalid("WithReplicas", "at least 1 replica")
 		}
+		c.replicas = n
 	}
 }
 
@@ -131,9 +152,10 @@ func WithReplicas(n int) Option {
 // line each (default slog.Default()). No line holds a key or a token.
 func WithLogger(log *slog.Logger) Option {
 	return func(c *config) {
-		if log != nil {
-			c.log = log
+		if log == nil {
+			c.invalid("WithLogger", "nil logger")
 		}
+		c.log = log
 	}
 }
 
@@ -144,8 +166,9 @@ func WithLogger(log *slog.Logger) Option {
 // steps, changes no decision.
 func WithClock(clock apitoken.Clock) Option {
 	return func(c *config) {
-		if clock != nil {
-			c.clock = clock
+		if clock == nil {
+			c.invalid("WithClock", "nil clock")
 		}
+		c.clock = clock
 	}
 }

@@ -65,31 +65,36 @@ type Option func(*Store)
 
 // WithMaxEvents sets how many raw usage events (the source of
 // RecentRequests) the store keeps over all tokens; when more are recorded the
-// earliest recorded are dropped first. 0 keeps none; a negative n is ignored.
+// earliest recorded are dropped first. 0 keeps none; a negative n makes New
+// panic.
 // Counters and hourly rollups are kept whatever n is. A kept event costs
 // about 100 to 170 bytes (96 for the event, the rest ring-buffer slack) plus
 // one copy of each distinct path and user agent: some 170 MB at the default
 // when full. Default DefaultMaxEvents (1,000,000).
 func WithMaxEvents(n int) Option {
 	return func(s *Store) {
-		if n >= 0 {
-			s.maxEvents = n
+		if n < 0 {
+			panic("apitoken: memory: WithMaxEvents: negative n")
 		}
+		s.maxEvents = n
 	}
 }
 
 // WithMaxAudit sets how many audit entries the store keeps; when more are
-// recorded the oldest are dropped. 0 keeps none; a negative n is ignored.
+// recorded the oldest are dropped. 0 keeps none; a negative n makes New
+// panic.
 // Default DefaultMaxAudit (100,000).
 func WithMaxAudit(n int) Option {
 	return func(s *Store) {
-		if n >= 0 {
-			s.maxAudit = n
+		if n < 0 {
+			panic("apitoken: memory: WithMaxAudit: negative n")
 		}
+		s.maxAudit = n
 	}
 }
 
-// New returns an empty Store.
+// New returns an empty Store. It panics when an option's value is invalid,
+// naming the option.
 func New(opts ...Option) *Store {
 	s := &Store{
 		tokens:    make(map[int64]*entry),

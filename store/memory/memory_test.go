@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -181,9 +182,22 @@ func TestMaxEventsZero(t *testing.T) {
 	}
 }
 
-func TestWithMaxEventsNegativeKeepsDefault(t *testing.T) {
+func TestInvalidOptionsPanicNamingThem(t *testing.T) {
+	for name, opt := range map[string]memory.Option{"WithMaxEvents": memory.WithMaxEvents(-1), "WithMaxAudit": memory.WithMaxAudit(-1)} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if s, _ := recover().(string); !strings.Contains(s, name) {
+					t.Fatalf("panic %q, want one naming %s", s, name)
+				}
+			}()
+			memory.New(opt)
+		})
+	}
+}
+
+func TestNilOptionsAreSkipped(t *testing.T) {
 	ctx := context.Background()
-	s := memory.New(memory.WithMaxEvents(-1), nil)
+	s := memory.New(nil)
 	a := mustCreate(t, s, "a")
 	if err := s.RecordUsage(ctx, events(a, base, 60, "/a")); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -66,7 +67,7 @@ func (c *config) fail(err error) {
 func WithSchema(name string) Option {
 	return func(c *config) {
 		if err := validSchema(name); err != nil {
-			c.fail(err)
+			c.fail(fmt.Errorf("apitoken: postgres: WithSchema: %w", err))
 			return
 		}
 		c.schema = name
@@ -79,7 +80,7 @@ func WithSchema(name string) Option {
 func WithPruneChunk(n int) Option {
 	return func(c *config) {
 		if n <= 0 {
-			c.fail(fmt.Errorf("apitoken: postgres: prune chunk must be positive, got %d", n))
+			c.fail(fmt.Errorf("apitoken: postgres: WithPruneChunk: must be positive, got %d", n))
 			return
 		}
 		c.pruneChunk = n
@@ -90,9 +91,11 @@ func WithPruneChunk(n int) Option {
 // connections (default slog.Default()). Affects Listen.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
-		if l != nil {
-			c.log = l
+		if l == nil {
+			c.fail(errors.New("apitoken: postgres: WithLogger: nil logger"))
+			return
 		}
+		c.log = l
 	}
 }
 
@@ -102,7 +105,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithReconnectInterval(min, max time.Duration) Option {
 	return func(c *config) {
 		if min <= 0 || max < min {
-			c.fail(fmt.Errorf("apitoken: postgres: reconnect intervals must satisfy 0 < min <= max, got %v and %v", min, max))
+			c.fail(fmt.Errorf("apitoken: postgres: WithReconnectInterval: must satisfy 0 < min <= max, got %v and %v", min, max))
 			return
 		}
 		c.minReconnect, c.maxReconnect = min, max
@@ -127,7 +130,7 @@ func WithOnListen(f func()) Option { return func(c *config) { c.onListen = f } }
 // validSchema checks that name is a plain identifier.
 func validSchema(name string) error {
 	bad := func(why string) error {
-		return fmt.Errorf("apitoken: postgres: invalid schema name %q: %s", name, why)
+		return fmt.Errorf("invalid schema name %q: %s", name, why)
 	}
 	switch {
 	case name == "":

@@ -617,10 +617,7 @@ func TestSchemaOption(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "invalid schema name") {
 				t.Errorf("WithSchema(%q): Migrate = %v, want an invalid schema error", tc.name, err)
 			}
-			s := postgres.New(sqlx.NewDb(nil, "postgres"), postgres.WithSchema(tc.name))
-			if _, err := s.GetToken(t.Context(), 1); err == nil || !strings.Contains(err.Error(), "invalid schema name") {
-				t.Errorf("WithSchema(%q): GetToken = %v, want an invalid schema error", tc.name, err)
-			}
+			wantPanic(t, "WithSchema", func() { postgres.New(sqlx.NewDb(nil, "postgres"), postgres.WithSchema(tc.name)) })
 			if err := postgres.Listen(t.Context(), "postgres://localhost/x", nopInvalidator{}, postgres.WithSchema(tc.name)); err == nil {
 				t.Errorf("WithSchema(%q): Listen accepted it", tc.name)
 			}
@@ -629,13 +626,9 @@ func TestSchemaOption(t *testing.T) {
 }
 
 func TestInvalidOptions(t *testing.T) {
-	s := postgres.New(nil)
-	if _, err := s.GetToken(t.Context(), 1); err == nil {
-		t.Error("New(nil) store answered GetToken")
-	}
-	if _, err := postgres.New(sqlx.NewDb(nil, "postgres"), postgres.WithPruneChunk(0)).Prune(t.Context(), t1); err == nil {
-		t.Error("WithPruneChunk(0) accepted")
-	}
+	wantPanic(t, "New needs a database", func() { postgres.New(nil) })
+	wantPanic(t, "WithPruneChunk", func() { postgres.New(sqlx.NewDb(nil, "postgres"), postgres.WithPruneChunk(0)) })
+	wantPanic(t, "WithLogger", func() { postgres.New(sqlx.NewDb(nil, "postgres"), postgres.WithLogger(nil)) })
 	if err := postgres.Listen(t.Context(), "postgres://localhost/x", nopInvalidator{}, postgres.WithReconnectInterval(time.Second, time.Millisecond)); err == nil {
 		t.Error("WithReconnectInterval(1s, 1ms) accepted")
 	}
@@ -679,3 +672,15 @@ type nopInvalidator struct{}
 
 func (nopInvalidator) Invalidate(int64) {}
 func (nopInvalidator) InvalidateAll()   {}
+
+// wantPanic checks that f panics with a message containing want.
+func wantPanic(t *testing.T, want string, f func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		if s, _ := recover().(string); !strings.Contains(s, want) {
+			t.Errorf("panic %q, want one naming %s", s, want)
+		}
+	}()
+	f()
+}

@@ -29,7 +29,6 @@ var (
 // value is not usable: call New.
 type Store struct {
 	db    *sqlx.DB
-	err   error // invalid New arguments, returned by every method
 	chunk int
 	n     names
 	q     queries
@@ -38,14 +37,17 @@ type Store struct {
 
 // New returns a Store over db, whose tables Migrate has created (with the
 // same WithSchema). It does not touch the database. Options: WithSchema,
-// WithPruneChunk. An invalid option or a nil db makes every method return an
-// error saying so.
+// WithPruneChunk. It panics when db is nil or an option's value is invalid,
+// naming the option.
 func New(db *sqlx.DB, opts ...Option) *Store {
 	c := newConfig(opts)
-	s := &Store{db: db, err: c.err, chunk: c.pruneChunk, n: newNames(c.schema)}
-	if s.err == nil && (db == nil || db.DB == nil) {
-		s.err = errors.New("apitoken: postgres: New needs a database")
+	switch {
+	case c.err != nil:
+		panic(c.err.Error())
+	case db == nil || db.DB == nil:
+		panic("apitoken: postgres: New needs a database")
 	}
+	s := &Store{db: db, chunk: c.pruneChunk, n: newNames(c.schema)}
 	s.q = newQueries(s.n)
 	return s
 }
@@ -214,13 +216,8 @@ func newAnalyticsQueries(n names) analyticsQueries {
 	}
 }
 
-// check returns the Store's construction error or ctx's error.
-func (s *Store) check(ctx context.Context) error {
-	if s.err != nil {
-		return s.err
-	}
-	return ctx.Err()
-}
+// check returns ctx's error.
+func (s *Store) check(ctx context.Context) error { return ctx.Err() }
 
 // tokenRow is a row of tokenColumns.
 type tokenRow struct {
