@@ -1163,3 +1163,18 @@ func ExampleNewHandler() {
 	// API token created successfully. Save this token securely - it cannot be retrieved later.
 	// 401 {"error":"Unauthorized"}
 }
+
+// A NUL in a list filter is the client's mistake: 400 naming the
+// parameter, on every store (PostgreSQL text cannot hold one).
+func TestListFiltersWithNUL(t *testing.T) {
+	e := newAdminEnv(t, nil, nil)
+	for _, param := range []string{"search", "user_id"} {
+		t.Run(param, func(t *testing.T) {
+			w := e.do(t, "GET", "/?"+param+"=a%00b", "")
+			wantStatus(t, w, http.StatusBadRequest)
+			if body := w.Body.String(); !strings.Contains(body, param) {
+				t.Fatalf("body %s does not name %s", body, param)
+			}
+		})
+	}
+}

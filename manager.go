@@ -406,6 +406,12 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]*Token, int, er
 	if err := CheckStatus(opts.Status); err != nil {
 		return nil, 0, err
 	}
+	// PostgreSQL text cannot hold NUL, so no stored value has one.
+	for field, v := range map[string]string{"search": opts.Search, "user_id": opts.UserID} {
+		if strings.IndexByte(v, 0) >= 0 {
+			return nil, 0, &ValidationError{Field: field, Message: "must not contain NUL characters"}
+		}
+	}
 	if opts.Now.IsZero() {
 		opts.Now = m.now()
 	}

@@ -265,10 +265,15 @@ func (mw *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// credentials returns the token the request carries, or "".
+// credentials returns the token the request carries, or "". A request with
+// more than one Authorization header carries none: which one counts would
+// depend on who reads it (the admin API refuses such a request too).
 func (mw *middleware) credentials(r *http.Request) string {
-	if a := r.Header.Get("Authorization"); a != "" {
-		if cred, ok := bearerCredentials(a); ok {
+	switch a := r.Header.Values("Authorization"); {
+	case len(a) > 1:
+		return ""
+	case len(a) == 1:
+		if cred, ok := bearerCredentials(a[0]); ok {
 			return cred
 		}
 	}

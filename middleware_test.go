@@ -609,3 +609,24 @@ func TestMiddlewareOptionPanicsNameTheOption(t *testing.T) {
 		})
 	}
 }
+
+// A valid Authorization followed by a second one is refused, as the admin
+// API refuses it: which header counts must not depend on the reader.
+func TestMiddlewareRefusesTwoAuthorizationHeaders(t *testing.T) {
+	m, _, _ := newManager(t)
+	_, plain := mustCreate(t, m, apitoken.CreateParams{})
+	h := apitoken.Middleware(m)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, second := range []string{"Bearer junk", "Bearer " + plain, ""} {
+		r := httptest.NewRequest("GET", "/products", nil)
+		r.Header.Add("Authorization", "Bearer "+plain)
+		r.Header.Add("Authorization", second)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized {
+			t.Errorf("second Authorization %q: status %d, want 401", second, w.Code)
+		}
+	}
+	if w := getProducts(h, plain); w.Code != 200 {
+		t.Fatalf("one Authorization: %d", w.Code)
+	}
+}

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -378,5 +379,46 @@ func TestOutageCachedTokensKeepWorking(t *testing.T) {
 	}
 	if failuresDuring == 0 {
 		t.Error("no usage write failed during the cut: the cut did not reach the writer")
+	}
+}
+
+// While the database refuses connections, the admin API answers 503 with
+// Retry-After (never a 500), and the store's errors match
+// apitoken.ErrStoreUnavailable.
+func TestAdminAPIWhileTheDatabaseRefuses(t *testing.T) {
+	dsn := testDSN(t)
+	_, _, schema := newStore(t)
+	proxy := startProxy(t, dsn)
+	s := postgres.New(openProxiedDB(t, proxy, dsn), postgres.WithSchema(schema))
+	m, err := apitoken.NewManager(s, apitoken.WithLogger(discardLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	h, err := apitoken.NewHandler(m, apitoken.StaticSecret("adm_secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut()
+	defer proxy.Restore()
+	if _, err := s.GetToken(t.Context(), 1); !errors.Is(err, apitoken.ErrStoreUnavailable) {
+		t.Fatalf("GetToken with the database refusing: %v, want ErrStoreUnavailable", err)
+	}
+	for _, tc := range []struct{ method, path, body string }{
+		{"GET", "/", ""},
+		{"GET", "/1", ""},
+		{"POST", "/", `{"name":"x"}`},
+		{"PATCH", "/1", `{"name":"y"}`},
+	} {
+		r := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+		r.Header.Set("Authorization", "Bearer adm_secret")
+		if tc.body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+			t.Errorf("%s %s: %d %s (Retry-After %q), want 503 with Retry-After", tc.method, tc.path, w.Code, w.Body, w.Header().Get("Retry-After"))
+		}
 	}
 }
