@@ -2,7 +2,6 @@ package apitoken
 
 import (
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +15,7 @@ type cacheEntry struct {
 	tok       *Token // shared, read-only; nil when notFound
 	notFound  bool
 	expires   time.Duration // monotonic Clock reading after which the entry is stale
-	key       string        // the limiter key: the token's decimal id
+	key       string        // the limiter key: tok.LimiterKey()
 	endpoints pathmatch.Set // compiled AllowedEndpoints
 
 	touched  atomic.Int64 // monotonic reading of the last use noted in lastUsed
@@ -31,7 +30,7 @@ func newCacheEntry(t *Token, expires time.Duration) (*cacheEntry, error) {
 	return &cacheEntry{
 		tok:       t,
 		expires:   expires,
-		key:       strconv.FormatInt(t.ID, 10),
+		key:       t.LimiterKey(),
 		endpoints: set,
 	}, err
 }

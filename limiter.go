@@ -46,8 +46,8 @@ type Limiter interface {
 	Peek(ctx context.Context, key string, limit int) (Decision, error)
 }
 
-// DefaultWindow is the rate-limit window: the spec's limits are per minute.
-const DefaultWindow = time.Minute
+// defaultWindow is the rate-limit window: the spec's limits are per minute.
+const defaultWindow = time.Minute
 
 // MemoryLimiter is the in-process Limiter: an exact sliding-window log.
 //
@@ -81,14 +81,14 @@ type limiterShard struct {
 }
 
 // NewMemoryLimiter returns an in-process sliding-window limiter. A window of
-// 0 means DefaultWindow; a nil clock means the system clock. It panics on a
-// negative window.
+// 0 means one minute, the spec's; a nil clock means the system clock. It
+// panics on a negative window.
 func NewMemoryLimiter(window time.Duration, clock Clock) *MemoryLimiter {
 	switch {
 	case window < 0:
 		panic("apitoken: NewMemoryLimiter: negative window")
 	case window == 0:
-		window = DefaultWindow
+		window = defaultWindow
 	}
 	if clock == nil {
 		clock = newSystemClock()

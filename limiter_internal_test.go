@@ -125,7 +125,7 @@ func TestLimiterSweepsIdleKeys(t *testing.T) {
 			probes[sh] = k
 		}
 	}
-	clk.Advance(DefaultWindow + time.Nanosecond)
+	clk.Advance(defaultWindow + time.Nanosecond)
 	for sh, k := range probes {
 		l.decide(k, 10, true)
 		if n := len(sh.logs); n != 1 {

@@ -93,7 +93,7 @@ func WithQueryParam(name string) MiddlewareOption {
 }
 
 // WithLimiter sets the rate limiter (default: a MemoryLimiter of
-// DefaultWindow on the Manager's clock, one per Middleware call; use
+// one minute on the Manager's clock, one per Middleware call; use
 // adapters/redis to share limits between replicas). WithLimiter(nil) turns
 // rate limiting off.
 func WithLimiter(l Limiter) MiddlewareOption {
@@ -188,7 +188,7 @@ func Middleware(m *Manager, opts ...MiddlewareOption) func(http.Handler) http.Ha
 		panic(err.Error())
 	}
 	if c.limiter == nil && !c.noLimiter {
-		c.limiter = NewMemoryLimiter(DefaultWindow, m.clock)
+		c.limiter = NewMemoryLimiter(defaultWindow, m.clock)
 	}
 	return func(next http.Handler) http.Handler {
 		return &middleware{m: m, c: c, next: next}

@@ -543,7 +543,7 @@ func TestMiddlewareLimiterReset(t *testing.T) {
 			t.Fatalf("request %d: %d, want %d", i+1, w.Code, want)
 		}
 	}
-	limiter.Reset(strconv.FormatInt(tok.ID, 10))
+	limiter.Reset(tok.LimiterKey())
 	if w := do(); w.Code != 200 || w.Header().Get("X-RateLimit-Remaining") != "1" {
 		t.Fatalf("after Reset: %d, remaining %q; want 200 and 1", w.Code, w.Header().Get("X-RateLimit-Remaining"))
 	}
@@ -628,5 +628,34 @@ func TestMiddlewareRefusesTwoAuthorizationHeaders(t *testing.T) {
 	}
 	if w := getProducts(h, plain); w.Code != 200 {
 		t.Fatalf("one Authorization: %d", w.Code)
+	}
+}
+
+// Two stores whose tokens share an id (a reset database, staging and
+// production on one Redis) keep apart on one limiter: the key holds the
+// token's creation time too.
+func TestTwoStoresOnOneLimiter(t *testing.T) {
+	shared := apitoken.NewMemoryLimiter(0, nil)
+	mA, _, _ := newManager(t)
+	mB, _, clkB := newManager(t)
+	clkB.Advance(time.Hour) // B's token is created later
+	tokA, plainA := mustCreate(t, mA, apitoken.CreateParams{RateLimit: ptr(1)})
+	tokB, plainB := mustCreate(t, mB, apitoken.CreateParams{RateLimit: ptr(1)})
+	if tokA.ID != tokB.ID {
+		t.Fatalf("ids %d and %d: the test needs equal ids", tokA.ID, tokB.ID)
+	}
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	hA := apitoken.Middleware(mA, apitoken.WithLimiter(shared))(ok)
+	hB := apitoken.Middleware(mB, apitoken.WithLimiter(shared))(ok)
+	for i, want := range []int{200, 429} {
+		if w := getProducts(hA, plainA); w.Code != want {
+			t.Fatalf("store A, request %d: %d, want %d", i+1, w.Code, want)
+		}
+	}
+	if w := getProducts(hB, plainB); w.Code != 200 {
+		t.Fatalf("store B's first request: %d, want 200 (its own limit)", w.Code)
+	}
+	if tokA.LimiterKey() == tokB.LimiterKey() {
+		t.Fatal("equal limiter keys")
 	}
 }

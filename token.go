@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -116,6 +117,16 @@ func (t Token) LogValue() slog.Value {
 		slog.String("start", t.Start),
 		slog.Bool("active", t.Active),
 	)
+}
+
+// LimiterKey is the key under which the Middleware asks its Limiter about t
+// (for MemoryLimiter.Reset, say): t's id and its creation time in
+// microseconds, "42.1764806400123456". The time keeps two stores' tokens of
+// one id apart when they share a Limiter (a Redis for staging and
+// production, a database reset under a running Redis); it is stable across
+// rotations and updates.
+func (t *Token) LimiterKey() string {
+	return strconv.FormatInt(t.ID, 10) + "." + strconv.FormatInt(t.CreatedAt.UnixMicro(), 10)
 }
 
 // Clone returns a deep copy of t.

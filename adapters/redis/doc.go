@@ -22,8 +22,10 @@
 // the allowed requests' times, read from Redis's own clock (TIME), so
 // neither the replicas' clocks nor races between them change a count (a
 // step back of Redis's clock can delay allowed requests, never add any).
-// Keys are "apitoken:rl:{<key>}" (WithPrefix): the braces keep each key in
-// one Cluster slot. They expire by themselves a window after their last
+// Keys are "apitoken:rl:{<key>}" (WithPrefix), the middleware's key being
+// apitoken.Token.LimiterKey (the token's id and creation time, so two
+// stores' tokens of one id do not share a count): the braces keep each key
+// in one Cluster slot. They expire by themselves a window after their last
 // allowed request.
 //
 // A refusal is kept in process until its Reset, so a token far over its

@@ -99,7 +99,7 @@ var errDegraded = errors.New("degraded after a failure; waiting for a probe to s
 func New(client redis.UniversalClient, opts ...Option) *Limiter {
 	cfg := config{
 		prefix:   DefaultPrefix,
-		window:   apitoken.DefaultWindow,
+		window:   time.Minute, // the spec's
 		timeout:  DefaultTimeout,
 		probe:    DefaultProbeInterval,
 		replicas: 1,

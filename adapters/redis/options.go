@@ -65,9 +65,11 @@ func (c *config) invalid(option, why string) {
 
 // WithPrefix sets the prefix of the Redis keys (default DefaultPrefix,
 // "apitoken:rl:"). A key is the prefix followed by the limiter key in
-// braces, "apitoken:rl:{42}", so that in Redis Cluster the braces, not the
-// prefix, choose the slot: the prefix must not contain '{'. Limiters that
-// share a prefix share their counts, so give each window its own prefix.
+// braces, "apitoken:rl:{42.1764806400123456}" (apitoken.Token.LimiterKey),
+// so that in Redis Cluster the braces, not the prefix, choose the slot: the
+// prefix must not contain '{'. Limiters that share a prefix share their
+// counts, so give each window, and each environment sharing a Redis
+// (staging, production), its own prefix.
 func WithPrefix(prefix string) Option {
 	return func(c *config) {
 		if prefix == "" {
@@ -78,7 +80,7 @@ func WithPrefix(prefix string) Option {
 }
 
 // WithWindow sets the window the limit applies to (default
-// apitoken.DefaultWindow, one minute). Redis measures time in microseconds,
+// one minute, the spec's). Redis measures time in microseconds,
 // so the window is truncated to whole microseconds; windows under a
 // millisecond are raised to one; d must be positive.
 func WithWindow(d time.Duration) Option {
