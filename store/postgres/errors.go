@@ -46,7 +46,7 @@ func wrapErr(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("%w: %s", apitoken.ErrNotFound, op)
 	}
 	if unreachable(err) {
-		return fmt.Errorf("%w: postgres: %s: %w", apitoken.ErrStoreUnavailable, op, err)
+		return fmt.Errorf("apitoken: postgres: %s: %w (%w)", op, err, apitoken.ErrStoreUnavailable)
 	}
 	return fmt.Errorf("apitoken: postgres: %s: %w", op, err)
 }
