@@ -12,8 +12,9 @@ import (
 // bodyFields are the members of a create or update body, one per field of
 // Update, in Update's order. Everything that knows the fields by name reads
 // this table: the admin handler's decoder (decodeFields), the Manager's
-// validation (validateUpdate), Update.fields and the audit log's Changes. The order is theirs too: the first bad field in it is the
-// one an error names, and Changes list fields in it.
+// validation (validateUpdate), Update.fields and the audit log's Changes.
+// The order is theirs too: the first bad field in it is the one an error
+// names, and Changes list fields in it.
 var bodyFields = []bodyField{
 	bind(fieldSpec[string]{
 		name:   "name",

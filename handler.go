@@ -138,7 +138,7 @@ func WithMountPath(p string) HandlerOption {
 //	GET    /audit            the same for every token
 //	GET    /stats/overview   Overview JSON (with rate_limited_tokens: the tokens answered 429 in
 //	                         the range); query days (1..90, default 7)
-//	GET    /openapi.json     the OpenAPI 3.1 document of these routes (see openAPIDocument)
+//	GET    /openapi.json     the OpenAPI 3.1 document of these routes (see OpenAPIDocument)
 //
 // Errors are {"error": "<what is wrong>"}: 400 for bad input (naming the
 // field), 404 for an unknown path or token id, 405 with an Allow header,

@@ -36,7 +36,7 @@ func newLimiterAt(window time.Duration) *limiterAt {
 }
 
 func (l *limiterAt) AllowAt(t time.Time, key string, limit int) apitoken.Decision {
-	l.clk.Advance(t.Sub(l.clk.Now()))
+	setClock(l.clk, t)
 	d, err := l.Allow(context.Background(), key, limit)
 	if err != nil {
 		panic(err)

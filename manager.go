@@ -19,11 +19,14 @@ import (
 // without one, as in the spec's schema.
 const defaultRateLimit = 100
 
+// MaxRateLimit is the largest rate limit (requests per minute) a token may
+// have.
+const MaxRateLimit = 1_000_000_000
+
 // Input limits enforced by the Manager.
 const (
 	maxNameLen        = 255
 	maxDescriptionLen = 4096
-	MaxRateLimit      = 1_000_000_000
 	maxPatterns       = 100
 	maxScopes         = 100
 	maxMetadataKeys   = 50
@@ -37,7 +40,7 @@ type CreateParams struct {
 	Name        string
 	Description string
 	UserID      string
-	// RateLimit is requests per minute; nil means defaultRateLimit (or the
+	// RateLimit is requests per minute; nil means 100 (or the
 	// Manager's WithDefaultRateLimit), 0 means unlimited.
 	RateLimit        *int
 	AllowedEndpoints []string
@@ -407,10 +410,11 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]*Token, int, er
 		return nil, 0, err
 	}
 	// PostgreSQL text cannot hold NUL, so no stored value has one.
-	for field, v := range map[string]string{"search": opts.Search, "user_id": opts.UserID} {
-		if strings.IndexByte(v, 0) >= 0 {
-			return nil, 0, &ValidationError{Field: field, Message: "must not contain NUL characters"}
-		}
+	switch {
+	case nulInString(opts.Search):
+		return nil, 0, &ValidationError{Field: "search", Message: "must not contain NUL characters"}
+	case nulInString(opts.UserID):
+		return nil, 0, &ValidationError{Field: "user_id", Message: "must not contain NUL characters"}
 	}
 	if opts.Now.IsZero() {
 		opts.Now = m.now()
@@ -452,7 +456,7 @@ func (m *Manager) Delete(ctx context.Context, id int64) error {
 // one without an outage, and counts as expired afterwards; with grace 0 it
 // stops at once. Only the secret replaced last has a grace period: rotating
 // again ends the earlier one. The token's PreviousExpiresAt says when the old
-// secret stops. grace must be between 0 and maxRotationGrace.
+// secret stops. grace must be between 0 and 30 days.
 func (m *Manager) Rotate(ctx context.Context, id int64, grace time.Duration) (*Token, string, error) {
 	if grace < 0 || grace > maxRotationGrace {
 		return nil, "", &ValidationError{Field: "grace_period_seconds",
